@@ -1,0 +1,31 @@
+# The two commands a new user needs: `make run` and `make test`. Both set up .venv first.
+PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: run test install migrate clean
+
+$(BIN)/python:
+	$(PYTHON_SYS) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+# Development defaults; set DEBUG=false, SECRET_KEY, DATABASE_URL, REDIS_URL to run like production.
+run: export DEBUG ?= true
+run: install
+	bin/entrypoint migrate
+	bin/entrypoint etl
+	$(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,53 @@
+from django.contrib import admin
+
+from coins.models import Coin, Quote, SourceListing
+from coins.services import listing_repoint
+from kasparro.readonly_admin import ReadOnlyAdmin
+
+
+class ListingInline(admin.TabularInline):
+    model = SourceListing
+    fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Coin)
+class CoinAdmin(admin.ModelAdmin):
+    list_display = ["slug", "symbol", "name", "rank", "provisional", "updated_at"]
+    list_filter = ["provisional"]
+    search_fields = ["slug", "symbol", "name"]
+    readonly_fields = ["name_key", "created_at", "updated_at"]
+    inlines = [ListingInline]
+
+
+@admin.register(SourceListing)
+class SourceListingAdmin(admin.ModelAdmin):
+    """Fix a wrong match by choosing another coin: the listing becomes a manual match, kept by later runs."""
+
+    list_display = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence"]
+    list_filter = ["source", "match_rule", "confidence"]
+    search_fields = ["source_id", "symbol", "name", "coin__slug"]
+    autocomplete_fields = ["coin"]
+    fields = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence", "created_at", "updated_at"]
+    readonly_fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        listing_repoint(listing=obj, coin=form.cleaned_data["coin"])
+
+
+@admin.register(Quote)
+class QuoteAdmin(ReadOnlyAdmin):
+    list_display = ["coin", "source", "as_of", "price_usd", "market_cap_usd", "rank", "run"]
+    list_filter = ["source"]
+    search_fields = ["coin__symbol", "coin__slug"]
+    list_select_related = ["coin"]
+    raw_id_fields = ["coin", "run"]

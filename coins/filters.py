@@ -1,0 +1,24 @@
+import django_filters
+
+from coins.models import Quote, Source
+
+
+class QuoteFilter(django_filters.FilterSet):
+    symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC).")
+    coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
+    source = django_filters.ChoiceFilter(choices=Source.choices, help_text="Source the quote came from.")
+    as_of_after = django_filters.IsoDateTimeFilter(
+        field_name="as_of", lookup_expr="gte", help_text="Quotes at or after this ISO 8601 time."
+    )
+    as_of_before = django_filters.IsoDateTimeFilter(
+        field_name="as_of", lookup_expr="lt", help_text="Quotes strictly before this ISO 8601 time."
+    )
+    min_price = django_filters.NumberFilter(field_name="price_usd", lookup_expr="gte", help_text="Price in USD at least.")
+    max_price = django_filters.NumberFilter(field_name="price_usd", lookup_expr="lte", help_text="Price in USD at most.")
+
+    class Meta:
+        model = Quote
+        fields = ["symbol", "coin", "source", "as_of_after", "as_of_before", "min_price", "max_price"]
+
+    def filter_symbol(self, queryset, name, value):
+        return queryset.filter(coin__symbol=value.strip().upper())

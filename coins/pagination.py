@@ -1,0 +1,127 @@
+"""Keyset (cursor) pagination on (ordering field, id): every page costs the same, however deep.
+
+DRF's CursorPagination pages through ties with an offset, and thousands of quotes
+share one as_of; here the cursor holds the last row's (value, id), and the next
+page is a single index range scan from there.
+"""
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import F
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from kasparro.middleware import request_meta
+
+_PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal}
+
+
+class KeysetPagination(BasePagination):
+    page_size = 100
+    max_page_size = 1000
+    ordering_fields = ("as_of", "price_usd")
+    default_ordering = "-as_of"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size_value = self._page_size(request)
+        self.ordering = request.query_params.get("ordering", self.default_ordering)
+        field = self.ordering.lstrip("-")
+        if field not in self.ordering_fields:
+            allowed = ", ".join(f"{f}, -{f}" for f in self.ordering_fields)
+            raise ValidationError({"ordering": [f"Unknown ordering {self.ordering!r}; use one of: {allowed}."]})
+        self.field, self.descending = field, self.ordering.startswith("-")
+        cursor = self._cursor_decode(request.query_params.get("cursor"))
+        backwards = bool(cursor and cursor["d"] == "p")
+
+        # Walking backwards, read in the opposite order and flip the page.
+        descending = self.descending != backwards
+        order = (f"-{field}", "-id") if descending else (field, "id")
+        if cursor:
+            compare = TupleLessThan if descending else TupleGreaterThan
+            queryset = queryset.filter(compare(Tuple(F(field), F("id")), (cursor["v"], cursor["id"])))
+        rows = list(queryset.order_by(*order)[: self.page_size_value + 1])
+        more = len(rows) > self.page_size_value
+        rows = rows[: self.page_size_value]
+        if backwards:
+            rows.reverse()
+        self.has_next = more if not backwards else True
+        self.has_previous = more if backwards else cursor is not None
+        self.rows = rows
+        return rows
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "results": data,
+                "next": self._link("n", self.rows[-1]) if self.has_next and self.rows else None,
+                "previous": self._link("p", self.rows[0]) if self.has_previous and self.rows else None,
+                "meta": {**request_meta(self.request), "page_size": self.page_size_value, "ordering": self.ordering},
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next", "previous", "meta"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "meta": {
+                    "type": "object",
+                    "properties": {
+                        "request_id": {"type": "string"},
+                        "api_latency_ms": {"type": "number"},
+                        "page_size": {"type": "integer"},
+                        "ordering": {"type": "string"},
+                    },
+                },
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "Opaque position from a previous response's next or previous link."},
+            {"name": "page_size", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}},
+            {"name": "ordering", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": [o for f in self.ordering_fields for o in (f"-{f}", f)],
+                        "default": self.default_ordering}},
+        ]
+
+    def _page_size(self, request) -> int:
+        raw = request.query_params.get("page_size")
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError({"page_size": [f"Must be a whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
+    def _cursor_decode(self, raw: str | None) -> dict | None:
+        if not raw:
+            return None
+        try:
+            cursor = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            if cursor["o"] != self.ordering or cursor["d"] not in ("n", "p"):
+                raise ValueError("cursor belongs to another ordering")
+            cursor["v"] = _PARSERS[self.field](cursor["v"])
+            cursor["id"] = int(cursor["id"])
+        except (ValueError, KeyError, TypeError, InvalidOperation, json.JSONDecodeError) as exc:
+            raise ValidationError({"cursor": ["Invalid cursor: use the next or previous link as given."]}) from exc
+        return cursor
+
+    def _link(self, direction: str, row) -> str:
+        value = getattr(row, self.field)
+        token = {"o": self.ordering, "d": direction, "v": value.isoformat() if self.field == "as_of" else str(value),
+                 "id": row.pk}
+        encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+        url = remove_query_param(self.request.build_absolute_uri(), "cursor")
+        return replace_query_param(url, "cursor", encoded)

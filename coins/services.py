@@ -1,0 +1,17 @@
+"""Writes to the served domain that people make (the pipeline's writes live in etl/)."""
+
+from decimal import Decimal
+
+from django.utils import timezone
+
+from coins.models import Coin, MatchRule, SourceListing
+
+
+def listing_repoint(*, listing: SourceListing, coin: Coin) -> SourceListing:
+    """Point a source's listing at another coin; the next run keeps it (an existing listing wins)."""
+    listing.coin = coin
+    listing.match_rule = MatchRule.MANUAL
+    listing.confidence = Decimal("1.00")
+    listing.updated_at = timezone.now()
+    listing.save(update_fields=["coin", "match_rule", "confidence", "updated_at"])
+    return listing

@@ -1,0 +1,81 @@
+"""Set-based upsert of quotes: one read and at most one write per batch, never a query per row.
+
+Unchanged rows (same content hash) are not sent at all, so a rerun on the same
+input writes nothing; the ON CONFLICT guard repeats that check in the database.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+
+from coins.models import Quote
+from etl.normalize import VALUE_FIELDS, QuoteRecord
+
+_TABLE = Quote._meta.db_table
+_KEY = ("coin_id", "source", "as_of")
+_COLUMNS = (*_KEY, *VALUE_FIELDS, "run_id", "content_hash", "created_at", "updated_at")
+_UPDATED = (*VALUE_FIELDS, "run_id", "content_hash", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def quotes_upsert(*, rows: Sequence[tuple[int, QuoteRecord]], run_id: int, now: datetime) -> UpsertResult:
+    """Write (coin_id, record) pairs whose key is unique within the batch; report what changed."""
+    if not rows:
+        return UpsertResult(0, 0, 0)
+    as_of = _adapter("as_of")
+    keyed = {(coin_id, r.source, as_of(r.as_of)): (coin_id, r, r.content_hash()) for coin_id, r in rows}
+    existing = _existing_hashes(list(keyed))
+    to_write = [v for k, v in keyed.items() if existing.get(k) != v[2]]
+    inserted = sum(1 for k in keyed if k not in existing)
+    updated = len(to_write) - inserted
+    if to_write:
+        _insert_or_update(to_write, run_id=run_id, now=as_of(now))
+    return UpsertResult(inserted=inserted, updated=updated, unchanged=len(keyed) - len(to_write))
+
+
+def _adapter(column: str):
+    field = Quote._meta.get_field(column.removesuffix("_id"))
+    return lambda value: field.get_db_prep_value(value, connection)
+
+
+def _existing_hashes(keys: list[tuple]) -> dict[tuple, str]:
+    placeholders = ",".join(["(%s,%s,%s)"] * len(keys))
+    sql = (
+        f"SELECT coin_id, source, as_of, content_hash FROM {_TABLE} "
+        f"WHERE (coin_id, source, as_of) IN (VALUES {placeholders})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for key in keys for value in key])
+        fetched = cursor.fetchall()
+    as_of = _adapter("as_of")
+    # SQLite hands back naive UTC datetimes; PostgreSQL aware ones.
+    return {
+        (coin_id, source, as_of(moment if moment.tzinfo else moment.replace(tzinfo=UTC))): digest
+        for coin_id, source, moment, digest in fetched
+    }
+
+
+def _insert_or_update(rows: list[tuple[int, QuoteRecord, str]], *, run_id: int, now) -> None:
+    as_of = _adapter("as_of")
+    values = []
+    for coin_id, record, digest in rows:
+        values.extend((coin_id, record.source, as_of(record.as_of)))
+        values.extend(getattr(record, f) for f in VALUE_FIELDS)
+        values.extend((run_id, digest, now, now))
+    row = "(" + ",".join(["%s"] * len(_COLUMNS)) + ")"
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
+    sql = (
+        f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES {','.join([row] * len(rows))} "
+        f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {assignments} "
+        f"WHERE {_TABLE}.content_hash <> excluded.content_hash"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)

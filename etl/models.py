@@ -1,0 +1,149 @@
+from django.db import models
+from django.db.models.functions import Now
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partial (a source failed)"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Trigger(models.TextChoices):
+    CLI = "cli", "Command line"
+    API = "api", "API"
+    SCHEDULE = "schedule", "Schedule"
+    ADMIN = "admin", "Admin"
+
+
+class EtlRun(models.Model):
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    sources = models.JSONField(help_text="Source names this run covers, in order.")
+    full = models.BooleanField(default=False, help_text="Ignore checkpoints and re-read every source whole.")
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_by = models.CharField(max_length=150, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Single flight, enforced by the database: at most one queued or running run.
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=models.Q(status__in=ACTIVE_RUN_STATUSES),
+                name="etl_run_single_flight",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-id"], name="etlrun_status_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class SourceStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    EXTRACTING = "extracting", "Extracting"
+    EXTRACTED = "extracted", "Extracted"
+    LOADING = "loading", "Loading"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    NOT_CONFIGURED = "not_configured", "Not configured"
+
+
+class SourceRun(models.Model):
+    """One source's part of a run: what it read, what it wrote, and why it failed."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="source_runs")
+    source = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=SourceStatus.choices, default=SourceStatus.PENDING)
+    error = models.TextField(blank=True)
+    read = models.PositiveIntegerField(default=0)
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    extract_seconds = models.FloatField(null=True, blank=True)
+    load_seconds = models.FloatField(null=True, blank=True)
+    # Last RawRecord whose outcome is committed: a resumed load continues after it.
+    load_cursor = models.BigIntegerField(null=True, blank=True)
+    checkpoint_before = models.JSONField(null=True, blank=True)
+    # What the checkpoint becomes once this source's rows are committed.
+    checkpoint_after = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "source"], name="sourcerun_run_source_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source} in run {self.run_id}"
+
+
+class Checkpoint(models.Model):
+    """How far each source has been loaded and committed."""
+
+    source = models.CharField(max_length=32, unique=True)
+    state = models.JSONField(default=dict)
+    run = models.ForeignKey(EtlRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["source"]
+
+    def __str__(self) -> str:
+        return self.source
+
+
+class RawRecord(models.Model):
+    """One item exactly as a source sent it, kept so any run can be re-normalized."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="raw_records")
+    source = models.CharField(max_length=32)
+    source_key = models.CharField(max_length=200)
+    # Line in the CSV, or position in the API response.
+    position = models.PositiveIntegerField()
+    payload = models.TextField(help_text="The item as JSON text, numbers with the source's digits.")
+    content_hash = models.CharField(max_length=32)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "source", "id"], name="raw_run_source_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.source_key} (run {self.run_id})"
+
+
+class RejectedRecord(models.Model):
+    """A record that could not be validated, kept with the reason: quarantined, not lost."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="rejected_records")
+    source = models.CharField(max_length=32)
+    source_key = models.CharField(max_length=200, blank=True)
+    position = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    payload = models.TextField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["run", "source"], name="rejected_run_source_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.source_key or self.position} (run {self.run_id})"

@@ -1,0 +1,43 @@
+"""The unified record every source maps its items to, and the hash that spots unchanged ones."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+# Fields whose values make up a quote's content; a change in any is an update.
+VALUE_FIELDS = (
+    "price_usd",
+    "market_cap_usd",
+    "volume_24h_usd",
+    "percent_change_24h",
+    "rank",
+    "circulating_supply",
+    "total_supply",
+    "max_supply",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRecord:
+    """One source's figures for one coin at one moment, before the coin is resolved."""
+
+    source: str
+    source_id: str
+    symbol: str
+    name: str
+    as_of: datetime
+    price_usd: Decimal
+    market_cap_usd: Decimal | None = None
+    volume_24h_usd: Decimal | None = None
+    percent_change_24h: Decimal | None = None
+    rank: int | None = None
+    circulating_supply: Decimal | None = None
+    total_supply: Decimal | None = None
+    max_supply: Decimal | None = None
+
+    def content_hash(self) -> str:
+        """Same figures, same hash; a value re-sent with the same digits is unchanged."""
+        text = "|".join("" if (v := getattr(self, f)) is None else str(v) for f in VALUE_FIELDS)
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+

@@ -1,0 +1,319 @@
+"""Run orchestration: create a run (single flight), extract each source, normalize and upsert, finalize.
+
+Every step is idempotent and resumable: a step that already finished does
+nothing when called again, and a load interrupted part-way continues after the
+last batch it committed. Checkpoints move only in the transaction that marks
+their source's rows committed.
+"""
+
+import hashlib
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from etl.identity import coins_resolve
+from etl.load import quotes_upsert
+from etl.models import (
+    ACTIVE_RUN_STATUSES,
+    Checkpoint,
+    EtlRun,
+    RawRecord,
+    RejectedRecord,
+    RunStatus,
+    SourceRun,
+    SourceStatus,
+)
+from etl.normalize import QuoteRecord
+from etl.sources import source_get, source_names
+from etl.sources.base import RecordRejected, SourceError, SourceNotConfigured
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL and SQLite both take a statement of this many rows x 14 columns.
+_MAX_STATEMENT_ROWS = 2000
+_LOAD_DONE = (SourceStatus.SUCCEEDED, SourceStatus.FAILED, SourceStatus.NOT_CONFIGURED)
+
+
+class UnknownSource(ValueError):
+    pass
+
+
+def sources_validate(*, sources: list[str] | None) -> list[str]:
+    """The sources a run should take: the configured ones by default, each known, in registry order."""
+    known = source_names()
+    wanted = list(sources) if sources else list(settings.ETL_SOURCES)
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise UnknownSource(f"unknown source(s): {', '.join(unknown)}; known sources: {', '.join(known)}")
+    return [s for s in known if s in wanted]
+
+
+def etl_run_create(
+    *, trigger: str, sources: list[str] | None = None, full: bool = False, requested_by: str = ""
+) -> tuple[EtlRun, bool]:
+    """Queue a run, or return the active one: (run, created). Never two runs at once.
+
+    The database's partial unique index decides races between processes; a run
+    whose heartbeat is older than ETL_RUN_LEASE_SECONDS is declared abandoned first.
+    """
+    names = sources_validate(sources=sources)
+    for _ in range(3):
+        _abandoned_runs_fail()
+        try:
+            with transaction.atomic():
+                run = EtlRun.objects.create(
+                    trigger=trigger,
+                    sources=names,
+                    full=full,
+                    requested_by=requested_by,
+                    heartbeat_at=timezone.now(),
+                )
+                SourceRun.objects.bulk_create([SourceRun(run=run, source=name) for name in names])
+            return run, True
+        except IntegrityError:
+            active = EtlRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).first()
+            if active is not None:
+                return active, False
+    raise RuntimeError("could not create or find an active ETL run")  # pragma: no cover - three lost races
+
+
+def _abandoned_runs_fail() -> None:
+    lease = timedelta(seconds=settings.ETL_RUN_LEASE_SECONDS)
+    now = timezone.now()
+    abandoned = EtlRun.objects.filter(status__in=ACTIVE_RUN_STATUSES, heartbeat_at__lt=now - lease)
+    for run in abandoned:
+        logger.warning("ETL run %s abandoned: no heartbeat since %s", run.pk, run.heartbeat_at)
+        etl_run_fail(run_id=run.pk, error=f"abandoned: no heartbeat for {lease.total_seconds():.0f} s")
+
+
+def etl_run_fail(*, run_id: int, error: str) -> None:
+    """End a run that cannot go on (interrupted, abandoned); what it committed stays."""
+    now = timezone.now()
+    with transaction.atomic():
+        EtlRun.objects.filter(pk=run_id, status__in=ACTIVE_RUN_STATUSES).update(
+            status=RunStatus.FAILED, error=error, finished_at=now
+        )
+        SourceRun.objects.filter(run_id=run_id).exclude(status__in=_LOAD_DONE).update(
+            status=SourceStatus.FAILED, error=error, finished_at=now
+        )
+
+
+def etl_run_heartbeat(*, run_id: int) -> None:
+    EtlRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
+
+
+def etl_run_start(*, run_id: int) -> None:
+    now = timezone.now()
+    EtlRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+
+
+def source_extract(*, run_id: int, source: str) -> SourceRun:
+    """Stream one source into this run's RawRecords. A failure is recorded on the SourceRun, not raised."""
+    etl_run_start(run_id=run_id)
+    source_run = SourceRun.objects.select_related("run").get(run_id=run_id, source=source)
+    if source_run.status not in (SourceStatus.PENDING, SourceStatus.EXTRACTING):
+        return source_run
+    # A crash mid-extract left some raw rows: start this source's extract over.
+    RawRecord.objects.filter(run_id=run_id, source=source).delete()
+    checkpoint = Checkpoint.objects.filter(source=source).values_list("state", flat=True).first() or {}
+    source_run.status = SourceStatus.EXTRACTING
+    source_run.started_at = timezone.now()
+    source_run.checkpoint_before = checkpoint
+    source_run.save(update_fields=["status", "started_at", "checkpoint_before"])
+
+    started = time.perf_counter()
+    try:
+        extraction = source_get(source).extract({} if source_run.run.full else checkpoint)
+        read = 0
+        batch: list[RawRecord] = []
+        for item in extraction:
+            batch.append(
+                RawRecord(
+                    run_id=run_id,
+                    source=source,
+                    source_key=item.source_key,
+                    position=item.position,
+                    payload=item.payload,
+                    content_hash=_payload_hash(item.payload),
+                )
+            )
+            if len(batch) >= settings.ETL_BATCH_SIZE:
+                read += _raw_flush(batch, run_id=run_id)
+        read += _raw_flush(batch, run_id=run_id)
+    except SourceNotConfigured as exc:
+        return _source_end(source_run, SourceStatus.NOT_CONFIGURED, str(exc), started)
+    except SourceError as exc:
+        RawRecord.objects.filter(run_id=run_id, source=source).delete()
+        return _source_end(source_run, SourceStatus.FAILED, str(exc), started)
+    except Exception as exc:  # noqa: BLE001 - any fault of one source must not stop the others
+        logger.exception("source %s failed in run %s", source, run_id)
+        RawRecord.objects.filter(run_id=run_id, source=source).delete()
+        return _source_end(source_run, SourceStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
+    source_run.read = read
+    source_run.checkpoint_after = extraction.checkpoint
+    source_run.status = SourceStatus.EXTRACTED
+    source_run.extract_seconds = time.perf_counter() - started
+    source_run.save(update_fields=["read", "checkpoint_after", "status", "extract_seconds"])
+    logger.info("extracted %s records from %s in run %s", read, source, run_id)
+    return source_run
+
+
+def _payload_hash(payload: str) -> str:
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def _raw_flush(batch: list[RawRecord], *, run_id: int) -> int:
+    count = len(batch)
+    if batch:
+        RawRecord.objects.bulk_create(batch, batch_size=_MAX_STATEMENT_ROWS)
+        batch.clear()
+        etl_run_heartbeat(run_id=run_id)
+    return count
+
+
+def _source_end(source_run: SourceRun, status: str, error: str, started: float) -> SourceRun:
+    logger.warning("source %s in run %s: %s: %s", source_run.source, source_run.run_id, status, error)
+    source_run.status = status
+    source_run.error = error
+    source_run.extract_seconds = time.perf_counter() - started
+    source_run.finished_at = timezone.now()
+    source_run.save(update_fields=["status", "error", "extract_seconds", "finished_at"])
+    return source_run
+
+
+def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
+    """Load every extracted source of the run, then finalize it. Safe to call again after a crash."""
+    for source_run in SourceRun.objects.filter(
+        run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
+    ):
+        _source_load(source_run)
+    return etl_run_finalize(run_id=run_id)
+
+
+def _source_load(source_run: SourceRun) -> None:
+    run_id, name = source_run.run_id, source_run.source
+    source = source_get(name)
+    SourceRun.objects.filter(pk=source_run.pk).update(status=SourceStatus.LOADING)
+    started = time.perf_counter()
+    cursor = source_run.load_cursor or 0
+    while True:
+        chunk = list(
+            RawRecord.objects.filter(run_id=run_id, source=name, id__gt=cursor)
+            .order_by("id")
+            .values_list("id", "source_key", "position", "payload")[: settings.ETL_BATCH_SIZE]
+        )
+        if not chunk:
+            break
+        cursor = chunk[-1][0]
+        _batch_load(source_run, source, chunk, cursor=cursor)
+        etl_run_heartbeat(run_id=run_id)
+    with transaction.atomic():
+        if source_run.checkpoint_after is not None:
+            Checkpoint.objects.update_or_create(
+                source=name, defaults={"state": source_run.checkpoint_after, "run_id": run_id}
+            )
+        SourceRun.objects.filter(pk=source_run.pk).update(
+            status=SourceStatus.SUCCEEDED,
+            load_seconds=(source_run.load_seconds or 0) + time.perf_counter() - started,
+            finished_at=timezone.now(),
+        )
+    logger.info("loaded %s in run %s", name, run_id)
+
+
+def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: int) -> None:
+    """Validate, resolve and upsert one chunk of raw records, committing its outcome with the cursor."""
+    records: list[tuple[QuoteRecord, int]] = []
+    rejected: list[RejectedRecord] = []
+    for _, source_key, position, payload in chunk:
+        try:
+            records.append((source.to_quote(payload), position))
+        except RecordRejected as exc:
+            rejected.append(_rejection(source_run, source_key, position, str(exc), payload))
+    with transaction.atomic():
+        coin_ids = coins_resolve(source=source_run.source, records=[r for r, _ in records])
+        rows, superseded = _unique_keys(records, coin_ids)
+        payloads = {position: payload for _, source_key, position, payload in chunk}
+        rejected += [
+            _rejection(source_run, r.source_id, position, reason, payloads[position])
+            for r, position, reason in superseded
+        ]
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+        for start in range(0, len(rows), _MAX_STATEMENT_ROWS):
+            result = quotes_upsert(
+                rows=rows[start : start + _MAX_STATEMENT_ROWS], run_id=source_run.run_id, now=timezone.now()
+            )
+            counts["inserted"] += result.inserted
+            counts["updated"] += result.updated
+            counts["unchanged"] += result.unchanged
+        RejectedRecord.objects.bulk_create(rejected, batch_size=_MAX_STATEMENT_ROWS)
+        SourceRun.objects.filter(pk=source_run.pk).update(
+            load_cursor=cursor,
+            rejected=F("rejected") + len(rejected),
+            **{field: F(field) + value for field, value in counts.items()},
+        )
+
+
+def _unique_keys(
+    records: list[tuple[QuoteRecord, int]], coin_ids: dict[str, int]
+) -> tuple[list[tuple[int, QuoteRecord]], list[tuple[QuoteRecord, int, str]]]:
+    """One row per (coin, as_of) in a batch: the later record wins, the earlier is quarantined."""
+    latest: dict[tuple, tuple[QuoteRecord, int]] = {}
+    superseded = []
+    for record, position in records:
+        key = (coin_ids[record.source_id], record.as_of)
+        if key in latest:
+            earlier, earlier_position = latest[key]
+            reason = f"superseded by the record at position {position}: same coin, source and as_of"
+            superseded.append((earlier, earlier_position, reason))
+        latest[key] = (record, position)
+    return [(key[0], record) for key, (record, _) in latest.items()], superseded
+
+
+def _rejection(source_run: SourceRun, source_key: str, position: int, reason: str, payload: str) -> RejectedRecord:
+    return RejectedRecord(
+        run_id=source_run.run_id,
+        source=source_run.source,
+        source_key=source_key[:200],
+        position=position,
+        reason=reason,
+        payload=payload,
+    )
+
+
+def etl_run_finalize(*, run_id: int) -> EtlRun:
+    """Set the run's outcome from its sources: succeeded, partial (some failed) or failed (none loaded)."""
+    run = EtlRun.objects.get(pk=run_id)
+    if run.status not in ACTIVE_RUN_STATUSES:
+        return run
+    statuses = list(SourceRun.objects.filter(run_id=run_id).values_list("source", "status", "error"))
+    if any(status not in _LOAD_DONE for _, status, _ in statuses):
+        return run  # a source is still extracting or loading elsewhere
+    failed = [(source, error) for source, status, error in statuses if status == SourceStatus.FAILED]
+    loaded = [source for source, status, _ in statuses if status == SourceStatus.SUCCEEDED]
+    if not failed:
+        run.status = RunStatus.SUCCEEDED
+    elif loaded:
+        run.status = RunStatus.PARTIAL
+    else:
+        run.status = RunStatus.FAILED
+    run.error = "; ".join(f"{source}: {error}" for source, error in failed)
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    logger.info("ETL run %s finished: %s", run_id, run.status)
+    return run
+
+
+def etl_run_execute(*, run_id: int) -> EtlRun:
+    """The whole chain in this process, as the CLI runs it: each source extracted, then loaded."""
+    run = EtlRun.objects.get(pk=run_id)
+    for source in run.sources:
+        source_extract(run_id=run_id, source=source)
+    return run_normalize_and_upsert(run_id=run_id)
+

@@ -1,0 +1,71 @@
+"""The small face every source module shows the pipeline."""
+
+import json
+from decimal import Decimal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from etl.normalize import QuoteRecord
+
+
+class SourceError(Exception):
+    """The source as a whole failed (unreachable, wrong shape, missing columns); the message says why."""
+
+
+class SourceNotConfigured(SourceError):
+    """The source lacks a setting it needs (an API key, a file); reported, never a crash."""
+
+
+class RecordRejected(ValueError):
+    """One item failed validation; it is quarantined with this reason and the rest load."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    source_key: str
+    position: int
+    payload: str  # JSON text of the item as received
+
+
+class Extraction:
+    """A source's raw items; once iterated to the end, `checkpoint` holds the state to commit."""
+
+    def __init__(self, items: Iterator[RawItem]):
+        self._items = items
+        self.checkpoint: dict | None = None
+
+    def __iter__(self) -> Iterator[RawItem]:
+        self.checkpoint = yield from self._items
+
+
+class Source(Protocol):
+    name: str
+
+    def extract(self, checkpoint: dict) -> Extraction: ...
+
+    def to_quote(self, payload: str) -> QuoteRecord:
+        """Validate one stored payload and map it to the unified record, or raise RecordRejected."""
+        ...
+
+
+def describe_validation_error(error: ValidationError, labels: Callable[[str], str] = str) -> str:
+    """A pydantic error as one line a person can act on: "Price: not a number: 'abc'"."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(labels(str(part)) for part in item["loc"]) or "record"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def load_json_object(payload: str) -> dict[str, Any]:
+    try:
+        data = json.loads(payload, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise RecordRejected(f"stored payload is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecordRejected(f"expected a JSON object, got {type(data).__name__}")
+    return data

@@ -1,0 +1,209 @@
+"""The legacy CSV: streamed row by row, resumed where the last committed run stopped.
+
+The checkpoint holds the byte offset reached and a SHA-256 of every byte before
+it. If the bytes before the offset are unchanged, the file was only appended to
+and reading resumes there; otherwise the file changed and is read from the start.
+"""
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from etl.normalize import QuoteRecord
+from etl.parsing import fold_header, name_key
+from etl.sources.base import (
+    Extraction,
+    RawItem,
+    RecordRejected,
+    SourceError,
+    describe_validation_error,
+    load_json_object,
+)
+from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+
+NAME = "legacy_csv"
+
+# Unified field -> accepted headers, compared after fold_header (case, spaces,
+# underscores and punctuation ignored). When a file has several headers for one
+# field, the alias listed first wins and the others stay in the raw payload.
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "symbol": ("symbol", "ticker", "tickersymbol", "coinsymbol", "assetsymbol", "sym"),
+    "name": ("name", "coinname", "assetname", "coin", "asset", "currency", "cryptocurrency"),
+    "price_usd": ("priceusd", "price", "usdprice", "priceinusd", "close", "closeusd", "closeprice",
+                  "lastprice", "last", "currentprice", "rateusd"),
+    "market_cap_usd": ("marketcapusd", "marketcap", "mcap", "marketcapitalization", "marketcapitalisation"),
+    "volume_24h_usd": ("volume24husd", "volume24h", "24hvolume", "24hvolumeusd", "volumeusd24hr", "volume24hr",
+                       "totalvolume", "volumeusd", "volume", "vol24h"),
+    "percent_change_24h": ("percentchange24h", "change24h", "pctchange24h", "24hchange", "change24hpercent",
+                           "changepercent24hr", "24h"),
+    "rank": ("rank", "marketcaprank", "cmcrank"),
+    "circulating_supply": ("circulatingsupply", "circulating", "supply"),
+    "total_supply": ("totalsupply",),
+    "max_supply": ("maxsupply",),
+    "as_of": ("asof", "timestamp", "datetime", "date", "time", "lastupdated", "snappedat", "updatedat", "ts",
+              "timeclose"),
+}
+REQUIRED_FIELDS = ("symbol", "price_usd", "as_of")
+_DELIMITERS = ",;\t|"
+# Payload keys for a row whose field count does not match the header.
+MALFORMED_KEY = "_malformed"
+CELLS_KEY = "_cells"
+_HASH_CHUNK = 1 << 20
+
+
+class CsvQuote(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    symbol: Symbol
+    name: Name = ""
+    as_of: Timestamp
+    price_usd: Price
+    market_cap_usd: Amount = None
+    volume_24h_usd: Amount = None
+    percent_change_24h: Change = None
+    rank: Rank = None
+    circulating_supply: Amount = None
+    total_supply: Amount = None
+    max_supply: Amount = None
+
+
+@lru_cache(maxsize=64)
+def column_map(headers: tuple[str, ...]) -> dict[str, str]:
+    """Unified field -> the file's header that carries it."""
+    folded = {fold_header(h): h for h in reversed(headers)}  # first of equal folds wins
+    columns = {}
+    for field, aliases in HEADER_ALIASES.items():
+        for alias in aliases:
+            if alias in folded:
+                columns[field] = folded[alias]
+                break
+    return columns
+
+
+def missing_columns(headers: tuple[str, ...]) -> list[str]:
+    columns = column_map(headers)
+    return [f for f in REQUIRED_FIELDS if f not in columns]
+
+
+def to_quote(payload: str) -> QuoteRecord:
+    data = load_json_object(payload)
+    if MALFORMED_KEY in data:
+        raise RecordRejected(data[MALFORMED_KEY])
+    columns = column_map(tuple(data))
+    try:
+        row = CsvQuote.model_validate({field: data[header] for field, header in columns.items()})
+    except ValidationError as exc:
+        raise RecordRejected(describe_validation_error(exc, lambda f: columns.get(f, f))) from exc
+    source_id = f"{row.symbol}:{name_key(row.name)}" if name_key(row.name) else row.symbol
+    return QuoteRecord(
+        source=NAME,
+        source_id=source_id,
+        **row.model_dump(),
+    )
+
+
+class LegacyCsvSource:
+    name = NAME
+
+    def __init__(self, *, path: Path):
+        self.path = Path(path)
+
+    def to_quote(self, payload: str) -> QuoteRecord:
+        return to_quote(payload)
+
+    def extract(self, checkpoint: dict) -> Extraction:
+        return Extraction(self._rows(checkpoint))
+
+    def _rows(self, checkpoint: dict) -> Iterator[RawItem]:
+        if not self.path.is_file():
+            raise SourceError(f"legacy CSV not found: {self.path}")
+        with self.path.open("rb") as stream:
+            hasher, resumed = _resume(stream, checkpoint, str(self.path))
+            if resumed:
+                offset, line, header, delimiter = resumed
+            else:
+                header_line = stream.readline()
+                if not header_line.strip():
+                    raise SourceError(f"legacy CSV {self.path} is empty: no header row")
+                hasher.update(header_line)
+                offset, line = len(header_line), 1
+                text = header_line.decode("utf-8-sig", errors="replace")
+                delimiter = max(_DELIMITERS, key=text.count)
+                header = next(csv.reader([text], delimiter=delimiter))
+                _check_header(tuple(header), self.path)
+
+            position = {"offset": offset, "line": line}
+
+            def lines() -> Iterator[str]:
+                for raw in stream:
+                    hasher.update(raw)
+                    position["offset"] += len(raw)
+                    position["line"] += 1
+                    yield raw.decode("utf-8", errors="replace")
+
+            reader = csv.reader(lines(), delimiter=delimiter)
+            symbol_index = header.index(column_map(tuple(header))["symbol"])
+            start_line = line
+            for cells in reader:
+                first_line = start_line + 1
+                start_line = position["line"]
+                if not cells or not any(c.strip() for c in cells):
+                    continue
+                yield RawItem(
+                    source_key=cells[symbol_index].strip()[:200] if symbol_index < len(cells) else "",
+                    position=first_line,
+                    payload=_payload(cells, header),
+                )
+            return {
+                "path": str(self.path),
+                "offset": position["offset"],
+                "line": position["line"],
+                "fingerprint": hasher.hexdigest(),
+                "header": header,
+                "delimiter": delimiter,
+            }
+
+
+def _check_header(header: tuple[str, ...], path: Path) -> None:
+    missing = missing_columns(header)
+    if missing:
+        wanted = "; ".join(f"{field} (one of: {', '.join(HEADER_ALIASES[field][:4])}, ...)" for field in missing)
+        raise SourceError(
+            f"legacy CSV {path} lacks required columns: {wanted}. Header found: {', '.join(header) or '(none)'}"
+        )
+
+
+def _resume(stream: BinaryIO, checkpoint: dict, path: str) -> tuple["hashlib._Hash", tuple | None]:
+    """Seek past what the checkpoint covers if the file still starts with exactly those bytes.
+
+    Returns the running fingerprint of what was read, and (offset, line, header,
+    delimiter) when resuming, or None when the file must be read from the start.
+    """
+    hasher = hashlib.sha256()
+    offset = checkpoint.get("offset") if checkpoint.get("path") == path else None
+    if not offset or not checkpoint.get("fingerprint") or not checkpoint.get("header"):
+        return hasher, None
+    remaining = offset
+    while remaining:
+        chunk = stream.read(min(_HASH_CHUNK, remaining))
+        if not chunk:
+            break
+        hasher.update(chunk)
+        remaining -= len(chunk)
+    if remaining or hasher.hexdigest() != checkpoint["fingerprint"]:
+        stream.seek(0)
+        return hashlib.sha256(), None
+    return hasher, (offset, checkpoint["line"], checkpoint["header"], checkpoint["delimiter"])
+
+
+def _payload(cells: list[str], header: list[str]) -> str:
+    if len(cells) != len(header):
+        reason = f"row has {len(cells)} fields, the header has {len(header)}"
+        return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
+    return json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False, separators=(",", ":"))

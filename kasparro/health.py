@@ -1,0 +1,90 @@
+"""Readiness: the database and the broker answer; how fresh the last ETL run is."""
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from etl.selectors import etl_run_last, etl_run_last_success
+from kasparro.celery import app as celery_app
+
+BROKER_TIMEOUT_SECONDS = 2
+
+
+def database_check() -> dict:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def broker_check() -> dict:
+    started = time.perf_counter()
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
+            transport = conn.transport_cls
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()}
+    return {"ok": True, "transport": transport, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def etl_freshness() -> dict:
+    last, success = etl_run_last(), etl_run_last_success()
+    now = timezone.now()
+
+    def describe(run):
+        if run is None:
+            return None
+        ended = run.finished_at
+        return {
+            "id": run.pk,
+            "status": run.status,
+            "finished_at": ended.isoformat() if ended else None,
+            "age_seconds": round((now - ended).total_seconds(), 1) if ended else None,
+        }
+
+    success_age = (now - success.finished_at).total_seconds() if success and success.finished_at else None
+    stale = success_age is None or success_age > settings.ETL_STALE_AFTER_SECONDS
+    return {"last_run": describe(last), "last_success": describe(success), "stale": stale}
+
+
+def health_report() -> dict:
+    checks = {"database": database_check(), "broker": broker_check()}
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    etl = etl_freshness() if checks["database"]["ok"] else None
+    if failing:
+        status = "unavailable"
+    elif etl["stale"]:
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "failing": failing, "checks": checks, "etl": etl}
+
+
+class HealthView(APIView):
+    """200 when the database and broker answer (status ok, or degraded when the data is stale); 503 naming what fails."""
+
+    authentication_classes = []
+    permission_classes = []
+
+    @extend_schema(
+        responses={
+            200: inline_serializer("Health", {"status": serializers.CharField(), "failing": serializers.ListField(),
+                                              "checks": serializers.DictField(), "etl": serializers.DictField()}),
+            503: inline_serializer("HealthUnavailable", {"status": serializers.CharField(),
+                                                         "failing": serializers.ListField()}),
+        }
+    )
+    def get(self, request):
+        report = health_report()
+        return Response(report, status=503 if report["failing"] else 200)

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from kasparro.health import HealthView
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("", include("coins.urls")),
+    path("admin/", admin.site.urls),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api-auth/", include("rest_framework.urls")),
+]
