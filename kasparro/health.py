@@ -27,10 +27,11 @@ def database_check() -> dict:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def broker_check() -> dict:
+def broker_check(*, url: str | None = None) -> dict:
+    """Connect to the broker (Celery's configured one unless `url` is given) within a short timeout."""
     started = time.perf_counter()
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
             transport = conn.transport_cls
     except Exception as exc:  # noqa: BLE001 - any failure means not ready

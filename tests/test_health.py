@@ -1,0 +1,65 @@
+from unittest import mock
+
+import pytest
+from django.db.utils import OperationalError
+
+from etl.models import RunStatus
+from etl.services import etl_run_create
+from kasparro import health
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ready_with_a_fresh_successful_run(api_client, csv_path):
+    from django.core.management import call_command
+
+    from tests.factories import write_csv
+
+    write_csv(csv_path, ["BTC,1,1,2024-01-01,x"])
+    call_command("run_etl", stdout=mock.MagicMock())
+    response = api_client.get("/health")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok" and body["failing"] == []
+    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
+    assert body["etl"]["last_run"]["status"] == RunStatus.SUCCEEDED
+    assert 0 <= body["etl"]["last_run"]["age_seconds"] < 60
+
+
+def test_the_broker_in_use_is_the_one_checked(api_client, settings):
+    transport = api_client.get("/health").json()["checks"]["broker"]["transport"]
+    expected = "redis" if settings.CELERY_BROKER_URL.startswith("redis") else "filesystem"
+    assert transport == expected
+
+
+def test_no_successful_run_yet_is_degraded_but_ready(api_client):
+    etl_run_create(trigger="cli")
+    response = api_client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["etl"]["stale"] is True
+
+
+def test_an_unreachable_broker_is_a_503_naming_it(api_client):
+    with mock.patch.object(health.celery_app, "connection_for_write") as connect:
+        connect.return_value.__enter__.return_value.ensure_connection.side_effect = OperationalError(
+            "Error 111 connecting to 127.0.0.1:6399. Connection refused."
+        )
+        response = api_client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["failing"] == ["broker"]
+    assert "Connection refused" in body["checks"]["broker"]["error"]
+
+
+def test_a_real_unreachable_redis_broker_fails_the_check():
+    check = health.broker_check(url="redis://127.0.0.1:1/0")
+    assert check["ok"] is False and "refused" in check["error"].lower()
+
+
+def test_an_unreachable_database_is_a_503_naming_it(api_client):
+    with mock.patch.object(health, "connection") as conn:
+        conn.cursor.side_effect = OperationalError("could not connect to server")
+        response = api_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["database"], response.json()
+    assert response.json()["etl"] is None
