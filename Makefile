@@ -22,7 +22,7 @@ run: export DEBUG ?= true
 run: install
 	bin/entrypoint migrate
 	bin/entrypoint etl
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/honcho start -f Procfile --port $${PORT:-8000}
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
