@@ -21,7 +21,7 @@ install: $(STAMP)
 run: export DEBUG ?= true
 run: install
 	bin/entrypoint migrate
-	bin/entrypoint etl
+	bin/entrypoint etl --queue
 	$(BIN)/honcho start -f Procfile --port $${PORT:-8000}
 
 test: install

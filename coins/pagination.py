@@ -19,7 +19,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from kasparro.middleware import request_meta
 
-_PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal}
+_PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal, "id": int}
 
 
 class KeysetPagination(BasePagination):
@@ -43,10 +43,12 @@ class KeysetPagination(BasePagination):
         # Walking backwards, read in the opposite order and flip the page.
         descending = self.descending != backwards
         order = (f"-{field}", "-id") if descending else (field, "id")
-        if cursor:
+        if cursor and field == "id":
+            queryset = queryset.filter(**{"id__lt" if descending else "id__gt": cursor["id"]})
+        elif cursor:
             compare = TupleLessThan if descending else TupleGreaterThan
             queryset = queryset.filter(compare(Tuple(F(field), F("id")), (cursor["v"], cursor["id"])))
-        rows = list(queryset.order_by(*order)[: self.page_size_value + 1])
+        rows = list(queryset.order_by(*dict.fromkeys(order))[: self.page_size_value + 1])
         more = len(rows) > self.page_size_value
         rows = rows[: self.page_size_value]
         if backwards:
@@ -120,7 +122,7 @@ class KeysetPagination(BasePagination):
 
     def _link(self, direction: str, row) -> str:
         value = getattr(row, self.field)
-        token = {"o": self.ordering, "d": direction, "v": value.isoformat() if self.field == "as_of" else str(value),
+        token = {"o": self.ordering, "d": direction, "v": value.isoformat() if hasattr(value, "isoformat") else str(value),
                  "id": row.pk}
         encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
         url = remove_query_param(self.request.build_absolute_uri(), "cursor")

@@ -77,6 +77,9 @@ class SourceRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    http_requests = models.PositiveIntegerField(default=0)
+    http_retries = models.PositiveIntegerField(default=0)
+    http_throttled = models.PositiveIntegerField(default=0, help_text="Answers of 429 Too Many Requests.")
     extract_seconds = models.FloatField(null=True, blank=True)
     load_seconds = models.FloatField(null=True, blank=True)
     # Last RawRecord whose outcome is committed: a resumed load continues after it.
@@ -147,3 +150,13 @@ class RejectedRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.source_key or self.position} (run {self.run_id})"
+
+
+class RateLimitSlot(models.Model):
+    """The next moment (Unix seconds) a source may be called, shared by every process (embedded default)."""
+
+    source = models.CharField(max_length=32, primary_key=True)
+    next_at = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return self.source

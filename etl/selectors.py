@@ -1,6 +1,15 @@
 """Reads of the pipeline's state."""
 
-from etl.models import EtlRun, RunStatus
+import math
+from datetime import timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from coins.models import Coin, Quote
+from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RejectedRecord, RunStatus, SourceRun, SourceStatus
+from etl.sources.registry import source_names
 
 
 def etl_run_last(*, status: str | None = None) -> EtlRun | None:
@@ -13,3 +22,82 @@ def etl_run_last(*, status: str | None = None) -> EtlRun | None:
 
 def etl_run_last_success() -> EtlRun | None:
     return etl_run_last(status=RunStatus.SUCCEEDED)
+
+
+def etl_runs_list(*, status: str | None = None, trigger: str | None = None) -> QuerySet[EtlRun]:
+    runs = EtlRun.objects.all()
+    if status:
+        runs = runs.filter(status=status)
+    if trigger:
+        runs = runs.filter(trigger=trigger)
+    return runs
+
+
+def etl_run_get(*, run_id: int) -> EtlRun:
+    return EtlRun.objects.prefetch_related("source_runs").get(pk=run_id)
+
+
+def etl_stats(*, window: int = 100) -> dict:
+    """Per source: last run, last success and failure, volumes, mean and p95 duration, success rate.
+
+    Durations and rates are over each source's last `window` finished source runs.
+    """
+    since = timezone.now() - timedelta(hours=24)
+    per_source = {}
+    for source in source_names():
+        finished = list(
+            SourceRun.objects.filter(source=source, finished_at__isnull=False)
+            .exclude(status=SourceStatus.NOT_CONFIGURED)
+            .select_related("run")
+            .order_by("-id")[:window]
+        )
+        durations = sorted((r.extract_seconds or 0) + (r.load_seconds or 0) for r in finished)
+        last_run = SourceRun.objects.filter(source=source).select_related("run").order_by("-id").first()
+        per_source[source] = {
+            "last_run": _source_run_brief(last_run),
+            "last_success": _source_run_brief(next((r for r in finished if r.status == SourceStatus.SUCCEEDED), None)),
+            "last_failure": _source_run_brief(next((r for r in finished if r.status == SourceStatus.FAILED), None)),
+            "records_last_run": last_run.read if last_run else 0,
+            "records_last_24h": SourceRun.objects.filter(source=source, run__created_at__gte=since).aggregate(
+                n=Coalesce(Sum("read"), 0)
+            )["n"],
+            "duration_mean_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+            "duration_p95_seconds": round(_percentile(durations, 0.95), 3) if durations else None,
+            "success_rate": round(sum(r.status == SourceStatus.SUCCEEDED for r in finished) / len(finished), 4)
+            if finished
+            else None,
+        }
+    runs = EtlRun.objects.aggregate(
+        total=Count("id"),
+        succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
+        partial=Count("id", filter=Q(status=RunStatus.PARTIAL)),
+        failed=Count("id", filter=Q(status=RunStatus.FAILED)),
+        active=Count("id", filter=Q(status__in=ACTIVE_RUN_STATUSES)),
+    )
+    return {
+        "sources": per_source,
+        "totals": {
+            "runs": runs,
+            "records_last_24h": sum(s["records_last_24h"] for s in per_source.values()),
+            "quotes": Quote.objects.count(),
+            "coins": Coin.objects.count(),
+            "rejected_records": RejectedRecord.objects.count(),
+        },
+    }
+
+
+def _source_run_brief(source_run: SourceRun | None) -> dict | None:
+    if source_run is None:
+        return None
+    return {
+        "run_id": source_run.run_id,
+        "status": source_run.status,
+        "finished_at": source_run.finished_at,
+        "read": source_run.read,
+        "error": source_run.error,
+    }
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]

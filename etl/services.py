@@ -29,7 +29,7 @@ from etl.models import (
     SourceStatus,
 )
 from etl.normalize import QuoteRecord
-from etl.sources import source_get, source_names
+from etl.sources.registry import source_get, source_names
 from etl.sources.base import RecordRejected, SourceError, SourceNotConfigured
 
 logger = logging.getLogger(__name__)
@@ -54,14 +54,25 @@ def sources_validate(*, sources: list[str] | None) -> list[str]:
 
 
 def etl_run_create(
-    *, trigger: str, sources: list[str] | None = None, full: bool = False, requested_by: str = ""
+    *,
+    trigger: str,
+    sources: list[str] | None = None,
+    full: bool = False,
+    requested_by: str = "",
+    replay_of: int | None = None,
 ) -> tuple[EtlRun, bool]:
     """Queue a run, or return the active one: (run, created). Never two runs at once.
 
     The database's partial unique index decides races between processes; a run
     whose heartbeat is older than ETL_RUN_LEASE_SECONDS is declared abandoned first.
+    A replay re-normalizes the raw records another run kept, calling no source.
     """
     names = sources_validate(sources=sources)
+    if replay_of is not None:
+        kept = set(RawRecord.objects.filter(run_id=replay_of).values_list("source", flat=True).distinct())
+        if not kept:
+            raise ValueError(f"run {replay_of} kept no raw records to replay")
+        names = [name for name in names if name in kept] if sources else sorted(kept, key=source_names().index)
     for _ in range(3):
         _abandoned_runs_fail()
         try:
@@ -71,6 +82,7 @@ def etl_run_create(
                     sources=names,
                     full=full,
                     requested_by=requested_by,
+                    replay_of_id=replay_of,
                     heartbeat_at=timezone.now(),
                 )
                 SourceRun.objects.bulk_create([SourceRun(run=run, source=name) for name in names])
@@ -80,6 +92,19 @@ def etl_run_create(
             if active is not None:
                 return active, False
     raise RuntimeError("could not create or find an active ETL run")  # pragma: no cover - three lost races
+
+
+def etl_run_trigger(
+    *, trigger: str, sources: list[str] | None = None, full: bool = False, requested_by: str = ""
+) -> tuple[EtlRun, bool]:
+    """Create a run and queue its Celery chain once the run is committed; or return the active run."""
+    from etl.tasks import etl_run_enqueue  # tasks call services; importing at the top would be a cycle
+
+    with transaction.atomic():
+        run, created = etl_run_create(trigger=trigger, sources=sources, full=full, requested_by=requested_by)
+        if created:
+            transaction.on_commit(lambda: etl_run_enqueue(run_id=run.pk, sources=run.sources))
+    return run, created
 
 
 def _abandoned_runs_fail() -> None:
@@ -120,6 +145,12 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     source_run = SourceRun.objects.select_related("run").get(run_id=run_id, source=source)
     if source_run.status not in (SourceStatus.PENDING, SourceStatus.EXTRACTING):
         return source_run
+    if source_run.run.replay_of_id:
+        source_run.read = RawRecord.objects.filter(run_id=source_run.run.replay_of_id, source=source).count()
+        source_run.status = SourceStatus.EXTRACTED
+        source_run.started_at = timezone.now()
+        source_run.save(update_fields=["read", "status", "started_at"])
+        return source_run
     # A crash mid-extract left some raw rows: start this source's extract over.
     RawRecord.objects.filter(run_id=run_id, source=source).delete()
     checkpoint = Checkpoint.objects.filter(source=source).values_list("state", flat=True).first() or {}
@@ -129,8 +160,10 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     source_run.save(update_fields=["status", "started_at", "checkpoint_before"])
 
     started = time.perf_counter()
+    client = None
     try:
-        extraction = source_get(source).extract({} if source_run.run.full else checkpoint)
+        client = source_get(source)
+        extraction = client.extract({} if source_run.run.full else checkpoint)
         read = 0
         batch: list[RawRecord] = []
         for item in extraction:
@@ -148,21 +181,32 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
                 read += _raw_flush(batch, run_id=run_id)
         read += _raw_flush(batch, run_id=run_id)
     except SourceNotConfigured as exc:
-        return _source_end(source_run, SourceStatus.NOT_CONFIGURED, str(exc), started)
+        return _source_end(source_run, client, SourceStatus.NOT_CONFIGURED, str(exc), started)
     except SourceError as exc:
         RawRecord.objects.filter(run_id=run_id, source=source).delete()
-        return _source_end(source_run, SourceStatus.FAILED, str(exc), started)
+        return _source_end(source_run, client, SourceStatus.FAILED, str(exc), started)
     except Exception as exc:  # noqa: BLE001 - any fault of one source must not stop the others
         logger.exception("source %s failed in run %s", source, run_id)
         RawRecord.objects.filter(run_id=run_id, source=source).delete()
-        return _source_end(source_run, SourceStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
+        return _source_end(source_run, client, SourceStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
     source_run.read = read
     source_run.checkpoint_after = extraction.checkpoint
     source_run.status = SourceStatus.EXTRACTED
-    source_run.extract_seconds = time.perf_counter() - started
-    source_run.save(update_fields=["read", "checkpoint_after", "status", "extract_seconds"])
+    _extract_stats_set(source_run, client, started)
+    source_run.save(update_fields=["read", "checkpoint_after", "status", *_EXTRACT_STATS])
     logger.info("extracted %s records from %s in run %s", read, source, run_id)
     return source_run
+
+
+_EXTRACT_STATS = ("extract_seconds", "http_requests", "http_retries", "http_throttled")
+
+
+def _extract_stats_set(source_run: SourceRun, client, started: float) -> None:
+    source_run.extract_seconds = time.perf_counter() - started
+    stats = client.http.stats if client is not None and client.http is not None else None
+    if stats is not None:
+        source_run.http_requests, source_run.http_retries = stats.requests, stats.retries
+        source_run.http_throttled = stats.throttled
 
 
 def _payload_hash(payload: str) -> str:
@@ -178,19 +222,19 @@ def _raw_flush(batch: list[RawRecord], *, run_id: int) -> int:
     return count
 
 
-def _source_end(source_run: SourceRun, status: str, error: str, started: float) -> SourceRun:
+def _source_end(source_run: SourceRun, client, status: str, error: str, started: float) -> SourceRun:
     logger.warning("source %s in run %s: %s: %s", source_run.source, source_run.run_id, status, error)
     source_run.status = status
     source_run.error = error
-    source_run.extract_seconds = time.perf_counter() - started
     source_run.finished_at = timezone.now()
-    source_run.save(update_fields=["status", "error", "extract_seconds", "finished_at"])
+    _extract_stats_set(source_run, client, started)
+    source_run.save(update_fields=["status", "error", "finished_at", *_EXTRACT_STATS])
     return source_run
 
 
 def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
     """Load every extracted source of the run, then finalize it. Safe to call again after a crash."""
-    for source_run in SourceRun.objects.filter(
+    for source_run in SourceRun.objects.select_related("run").filter(
         run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
     ):
         _source_load(source_run)
@@ -199,13 +243,14 @@ def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
 
 def _source_load(source_run: SourceRun) -> None:
     run_id, name = source_run.run_id, source_run.source
+    raw_run_id = source_run.run.replay_of_id or run_id
     source = source_get(name)
     SourceRun.objects.filter(pk=source_run.pk).update(status=SourceStatus.LOADING)
     started = time.perf_counter()
     cursor = source_run.load_cursor or 0
     while True:
         chunk = list(
-            RawRecord.objects.filter(run_id=run_id, source=name, id__gt=cursor)
+            RawRecord.objects.filter(run_id=raw_run_id, source=name, id__gt=cursor)
             .order_by("id")
             .values_list("id", "source_key", "position", "payload")[: settings.ETL_BATCH_SIZE]
         )
@@ -214,13 +259,20 @@ def _source_load(source_run: SourceRun) -> None:
         cursor = chunk[-1][0]
         _batch_load(source_run, source, chunk, cursor=cursor)
         etl_run_heartbeat(run_id=run_id)
+    source_run.refresh_from_db()
+    status, error = SourceStatus.SUCCEEDED, ""
+    if source_run.read and source_run.rejected == source_run.read:
+        # Nothing valid at all is a changed format, not bad luck: fail, keep the checkpoint.
+        first = RejectedRecord.objects.filter(run_id=run_id, source=name).order_by("id").first()
+        status, error = SourceStatus.FAILED, f"every record was rejected; the first: {first.reason}"
     with transaction.atomic():
-        if source_run.checkpoint_after is not None:
+        if status == SourceStatus.SUCCEEDED and source_run.checkpoint_after is not None:
             Checkpoint.objects.update_or_create(
                 source=name, defaults={"state": source_run.checkpoint_after, "run_id": run_id}
             )
         SourceRun.objects.filter(pk=source_run.pk).update(
-            status=SourceStatus.SUCCEEDED,
+            status=status,
+            error=error,
             load_seconds=(source_run.load_seconds or 0) + time.perf_counter() - started,
             finished_at=timezone.now(),
         )

@@ -85,6 +85,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so the Celery worker the tests start can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -103,14 +105,16 @@ else:
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="kasparro")
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -133,11 +137,33 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 10 * 60}
 
 # --- ETL ----------------------------------------------------------------------------
-ETL_SOURCES = env.list("ETL_SOURCES", default=["legacy_csv"])
+ETL_SOURCES = env.list("ETL_SOURCES", default=["coinpaprika", "coincap", "legacy_csv"])
 ETL_BATCH_SIZE = env.int("ETL_BATCH_SIZE", default=2000)
 # A queued or running run whose heartbeat is older than this is declared abandoned.
 ETL_RUN_LEASE_SECONDS = env.int("ETL_RUN_LEASE_SECONDS", default=10 * 60)
+# When beat fires the hourly run (crontab: minute hour day-of-month month day-of-week).
+ETL_SCHEDULE_CRONTAB = env.str("ETL_SCHEDULE_CRONTAB", default="0 * * * *")
+# POST /run-etl per user.
+ETL_TRIGGER_THROTTLE = env.str("ETL_TRIGGER_THROTTLE", default="10/minute")
 ETL_STALE_AFTER_SECONDS = env.int("ETL_STALE_AFTER_SECONDS", default=2 * 60 * 60)
+# API sources. Rates are requests per second, shared by every worker process.
+COINPAPRIKA_API_KEY = env.str("COINPAPRIKA_API_KEY", default="")
+COINPAPRIKA_BASE_URL = env.str(
+    "COINPAPRIKA_BASE_URL",
+    default="https://api-pro.coinpaprika.com/v1" if COINPAPRIKA_API_KEY else "https://api.coinpaprika.com/v1",
+)
+COINPAPRIKA_RATE_LIMIT = env.float("COINPAPRIKA_RATE_LIMIT", default=5)
+COINCAP_API_KEY = env.str("COINCAP_API_KEY", default="")
+COINCAP_BASE_URL = env.str("COINCAP_BASE_URL", default="https://rest.coincap.io/v3")
+COINCAP_RATE_LIMIT = env.float("COINCAP_RATE_LIMIT", default=2)
+COINCAP_PAGE_SIZE = env.int("COINCAP_PAGE_SIZE", default=2000)
+SOURCE_CONNECT_TIMEOUT = env.float("SOURCE_CONNECT_TIMEOUT", default=5)
+SOURCE_READ_TIMEOUT = env.float("SOURCE_READ_TIMEOUT", default=30)
+SOURCE_MAX_RETRIES = env.int("SOURCE_MAX_RETRIES", default=4)
+SOURCE_BACKOFF_SECONDS = env.float("SOURCE_BACKOFF_SECONDS", default=1)
+SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
+# A Retry-After longer than this fails the source for this run instead of holding a worker.
+SOURCE_RETRY_AFTER_MAX_SECONDS = env.float("SOURCE_RETRY_AFTER_MAX_SECONDS", default=120)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
 
 # --- REST framework -----------------------------------------------------------------
@@ -145,14 +171,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE},
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "EXCEPTION_HANDLER": "kasparro.errors.exception_handler",
@@ -162,6 +189,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Unified cryptocurrency market data from CoinPaprika, CoinCap and a legacy CSV.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "etl.models.RunStatus",
+        "SourceStatusEnum": "etl.models.SourceStatus",
+        "SourceEnum": "coins.models.Source",
+    },
 }
 
 # --- Static files, i18n ---------------------------------------------------------------
@@ -191,10 +223,10 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W021"])
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

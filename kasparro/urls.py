@@ -7,6 +7,7 @@ from kasparro.health import HealthView
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("", include("coins.urls")),
+    path("", include("etl.urls")),
     path("admin/", admin.site.urls),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 
 
@@ -23,3 +25,44 @@ def api_client():
     return APIClient()
 
 
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings, request):
+    # Throttle counters must not leak between tests (or into the broker's Redis database).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": request.node.nodeid}}
+
+
+@pytest.fixture
+def celery_queue():
+    """A queue of this test's own, so no other test, session or stale message meets its tasks."""
+    from kasparro.celery import app
+
+    queue = f"kasparro-test-{uuid.uuid4().hex[:12]}"
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    yield queue
+    app.conf.task_default_queue = previous
+    with app.connection_for_write() as conn:
+        try:
+            conn.default_channel.queue_purge(queue)
+        except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
+            pass
+
+
+@pytest.fixture
+def start_worker(celery_queue, transactional_db):
+    """Start real Celery worker processes on the test database: start_worker(ENV=value, ...)."""
+    from tests.worker import WorkerProcess
+
+    workers = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(queue=celery_queue, env=env).start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

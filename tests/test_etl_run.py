@@ -100,7 +100,7 @@ def test_a_file_without_the_required_columns_fails_the_run_and_exits_non_zero(cs
 
 
 def test_an_unknown_source_is_refused(csv_path):
-    with pytest.raises(CommandError, match="unknown source.*known sources: legacy_csv"):
+    with pytest.raises(CommandError, match="unknown source.*known sources: coinpaprika, coincap, legacy_csv"):
         run_etl("--source", "nope")
 
 

@@ -4,11 +4,14 @@ import json
 from decimal import Decimal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from etl.normalize import QuoteRecord
+
+if TYPE_CHECKING:
+    from etl.http import SourceHttp
 
 
 class SourceError(Exception):
@@ -43,6 +46,7 @@ class Extraction:
 
 class Source(Protocol):
     name: str
+    http: "SourceHttp | None"  # the API sources' client, whose stats the run records
 
     def extract(self, checkpoint: dict) -> Extraction: ...
 
@@ -69,3 +73,18 @@ def load_json_object(payload: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RecordRejected(f"expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def json_dumps_exact(value: Any) -> str:
+    """JSON text in which each Decimal is written as the number it is, every digit kept.
+
+    json.dumps cannot write a Decimal as a number; the API sources parse floats
+    as Decimal so that nothing is rounded between the wire and the database.
+    """
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{json_dumps_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(json_dumps_exact(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)

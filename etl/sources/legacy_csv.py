@@ -110,6 +110,7 @@ def to_quote(payload: str) -> QuoteRecord:
 
 class LegacyCsvSource:
     name = NAME
+    http = None
 
     def __init__(self, *, path: Path):
         self.path = Path(path)

@@ -37,6 +37,8 @@ def _rank(value: object) -> int | None:
     number = parse_decimal(value) if not isinstance(value, int) else Decimal(value)
     if number is None:
         return None
+    if number == 0:
+        return None  # unranked: CoinPaprika's inactive coins
     if number != number.to_integral_value() or number < 1:
         raise ValueError(f"not a rank (a whole number from 1): {value!r}")
     return int(number)

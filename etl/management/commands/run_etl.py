@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from etl.models import RunStatus, SourceRun, Trigger
-from etl.services import UnknownSource, etl_run_create, etl_run_fail, run_normalize_and_upsert, source_extract
+from etl.services import etl_run_create, etl_run_fail, etl_run_trigger, run_normalize_and_upsert, source_extract
 
 EXIT_FAILED = 1
 EXIT_PARTIAL = 2
@@ -17,11 +17,17 @@ class Command(BaseCommand):
             "--source", action="append", dest="sources", metavar="NAME", help="only this source (repeatable)"
         )
         parser.add_argument("--full", action="store_true", help="ignore checkpoints and re-read every source whole")
+        parser.add_argument("--queue", action="store_true", help="queue the run for the Celery worker and return")
+        parser.add_argument(
+            "--replay", type=int, metavar="RUN_ID", help="re-normalize the raw records RUN_ID kept, calling no source"
+        )
 
-    def handle(self, *args, sources: list[str] | None, full: bool, **options):
+    def handle(self, *args, sources: list[str] | None, full: bool, replay: int | None, queue: bool, **options):
+        if queue:
+            return self._queue(sources=sources, full=full)
         try:
-            run, created = etl_run_create(trigger=Trigger.CLI, sources=sources, full=full)
-        except UnknownSource as exc:
+            run, created = etl_run_create(trigger=Trigger.CLI, sources=sources, full=full, replay_of=replay)
+        except ValueError as exc:  # an unknown source, or a run with nothing to replay
             raise CommandError(str(exc)) from exc
         if not created:
             raise CommandError(f"run {run.pk} is already {run.status}; not starting another (single flight)")
@@ -42,6 +48,17 @@ class Command(BaseCommand):
             raise CommandError(f"run {run.pk} failed: {run.error}", returncode=EXIT_FAILED)
         if run.status == RunStatus.PARTIAL:
             raise CommandError(f"run {run.pk} partial: {run.error}", returncode=EXIT_PARTIAL)
+
+
+    def _queue(self, *, sources: list[str] | None, full: bool) -> None:
+        try:
+            run, created = etl_run_trigger(trigger=Trigger.CLI, sources=sources, full=full)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if created:
+            self.stdout.write(f"queued run {run.pk}: {', '.join(run.sources)}")
+        else:
+            self.stdout.write(f"run {run.pk} is already {run.status}; not queueing another (single flight)")
 
 
 def _summary(source_run: SourceRun) -> str:

@@ -1,0 +1,96 @@
+"""The pipeline over HTTP: trigger a run, list and inspect runs, per-source statistics."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from coins.pagination import KeysetPagination
+from etl.models import EtlRun, RunStatus, Trigger
+from etl.selectors import etl_run_get, etl_runs_list, etl_stats
+from etl.serializers import RunAcceptedSerializer, RunDetailSerializer, RunSerializer, RunTriggerInput
+from etl.services import etl_run_trigger
+
+
+class RunEtlView(APIView):
+    """Queue an ETL run (staff only). 202 with the new run; 409 with the run already queued or running."""
+
+    # Token first, so a bad or missing credential is a 401 with WWW-Authenticate, not a 403.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAdminUser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "run_etl"
+
+    @extend_schema(request=RunTriggerInput, responses={202: RunAcceptedSerializer, 409: RunAcceptedSerializer})
+    def post(self, request):
+        payload = RunTriggerInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run, created = etl_run_trigger(
+            trigger=Trigger.API,
+            sources=payload.validated_data.get("sources"),
+            full=payload.validated_data["full"],
+            requested_by=request.user.get_username(),
+        )
+        body = {"run_id": run.pk, "status": run.status,
+                "url": reverse("run-detail", kwargs={"run_id": run.pk}, request=request)}
+        if not created:
+            body["detail"] = f"Run {run.pk} is already {run.status}; only one run is active at a time."
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class RunPagination(KeysetPagination):
+    page_size = 50
+    ordering_fields = ("id",)
+    default_ordering = "-id"
+
+
+class RunListView(ListAPIView):
+    """ETL runs, newest first; filter by `status` and `trigger`."""
+
+    serializer_class = RunSerializer
+    pagination_class = RunPagination
+
+    @extend_schema(parameters=[
+        OpenApiParameter("status", enum=RunStatus.values), OpenApiParameter("trigger", enum=Trigger.values),
+    ])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        errors = {
+            name: [f"Unknown {name} {params[name]!r}; use one of: {', '.join(choices)}."]
+            for name, choices in (("status", RunStatus.values), ("trigger", Trigger.values))
+            if params.get(name) and params[name] not in choices
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return etl_runs_list(status=params.get("status"), trigger=params.get("trigger"))
+
+
+class RunDetailView(APIView):
+    """One run with each source's status, counts, timings, error and checkpoints before and after."""
+
+    @extend_schema(responses=RunDetailSerializer)
+    def get(self, request, run_id: int):
+        try:
+            run = etl_run_get(run_id=run_id)
+        except EtlRun.DoesNotExist as exc:
+            raise Http404(f"No run {run_id}.") from exc
+        return Response(RunDetailSerializer(run, context={"request": request}).data)
+
+
+class StatsView(APIView):
+    """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
+
+    @extend_schema(responses=inline_serializer("Stats", {"sources": serializers.DictField(),
+                                                         "totals": serializers.DictField()}))
+    def get(self, request):
+        return Response(etl_stats())

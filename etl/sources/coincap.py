@@ -1,0 +1,122 @@
+"""CoinCap v3: GET {base}/assets?limit=&offset= with a bearer key, paged; every number a string.
+
+Each stored payload is {"timestamp": <the page's epoch ms>, "data": <asset as received>}:
+the page's timestamp is when the asset's figures held.
+"""
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from etl.http import SourceHttp
+from etl.normalize import QuoteRecord
+from etl.sources.base import (
+    Extraction,
+    RawItem,
+    RecordRejected,
+    SourceError,
+    SourceNotConfigured,
+    describe_validation_error,
+    json_dumps_exact,
+    load_json_object,
+)
+from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+
+NAME = "coincap"
+# A runaway pager (a server ignoring offset) stops here rather than looping forever.
+_MAX_PAGES = 500
+
+
+class Asset(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    rank: Rank = None
+    symbol: Symbol
+    name: Name
+    supply: Amount = None
+    max_supply: Amount = Field(None, alias="maxSupply")
+    market_cap_usd: Amount = Field(None, alias="marketCapUsd")
+    volume_usd_24hr: Amount = Field(None, alias="volumeUsd24Hr")
+    price_usd: Price = Field(alias="priceUsd")
+    change_percent_24hr: Change = Field(None, alias="changePercent24Hr")
+
+
+class Envelope(BaseModel):
+    timestamp: Timestamp
+    data: Asset
+
+
+def to_quote(payload: str) -> QuoteRecord:
+    try:
+        envelope = Envelope.model_validate(load_json_object(payload))
+    except ValidationError as exc:
+        raise RecordRejected(describe_validation_error(exc)) from exc
+    asset = envelope.data
+    return QuoteRecord(
+        source=NAME,
+        source_id=asset.id,
+        symbol=asset.symbol,
+        name=asset.name,
+        as_of=envelope.timestamp,
+        price_usd=asset.price_usd,
+        market_cap_usd=asset.market_cap_usd,
+        volume_24h_usd=asset.volume_usd_24hr,
+        percent_change_24h=asset.change_percent_24hr,
+        rank=asset.rank,
+        circulating_supply=asset.supply,
+        max_supply=asset.max_supply,
+    )
+
+
+class CoinCapSource:
+    name = NAME
+
+    def __init__(self, *, base_url: str, api_key: str, page_size: int, http: SourceHttp):
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.page_size = page_size
+        self.http = http
+
+    def to_quote(self, payload: str) -> QuoteRecord:
+        return to_quote(payload)
+
+    def extract(self, checkpoint: dict) -> Extraction:
+        if not self.api_key:
+            raise SourceNotConfigured(f"{NAME}: COINCAP_API_KEY is not set (CoinCap v3 requires a key)")
+        return Extraction(self._assets())
+
+    def _assets(self) -> Iterator[RawItem]:
+        position, timestamp, first_ids = 0, None, set()
+        for page in range(_MAX_PAGES):
+            body = self.http.get_json(
+                f"{self.base_url}/assets", params={"limit": self.page_size, "offset": page * self.page_size}
+            )
+            data, timestamp = _page(body)
+            if data and data[0].get("id") in first_ids:
+                raise SourceError(f"{NAME}: the API returned page {page + 1} again; it ignores offset")
+            first_ids.add(data[0].get("id") if data else None)
+            for item in data:
+                yield RawItem(
+                    source_key=str(item.get("id", ""))[:200] if isinstance(item, dict) else "",
+                    position=position,
+                    payload=json_dumps_exact({"timestamp": timestamp, "data": item}),
+                )
+                position += 1
+            if len(data) < self.page_size:
+                return {"assets": position, "timestamp": timestamp}
+        raise SourceError(f"{NAME}: more than {_MAX_PAGES} pages of {self.page_size}; stopping")
+
+
+def _page(body: object) -> tuple[list, object]:
+    """A page's assets and timestamp, or SourceError for any other shape (the retired v2's message included)."""
+    if not isinstance(body, dict):
+        raise SourceError(f"{NAME}: expected a JSON object with data and timestamp, got {type(body).__name__}")
+    data = body.get("data")
+    if isinstance(data, dict) and "message" in data:
+        raise SourceError(f"{NAME}: the API answered with a message instead of assets: {data['message']}")
+    if "error" in body:
+        raise SourceError(f"{NAME}: the API answered with an error: {body['error']}")
+    if not isinstance(data, list):
+        raise SourceError(f"{NAME}: expected data to be a list of assets, got {type(data).__name__}")
+    return data, body.get("timestamp")

@@ -1,0 +1,97 @@
+"""CoinPaprika: GET {base}/tickers, one JSON array of every ticker, prices under quotes.USD."""
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from etl.http import SourceHttp
+from etl.normalize import QuoteRecord
+from etl.sources.base import (
+    Extraction,
+    RawItem,
+    RecordRejected,
+    SourceError,
+    describe_validation_error,
+    json_dumps_exact,
+    load_json_object,
+)
+from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+
+NAME = "coinpaprika"
+
+
+class UsdQuote(BaseModel):
+    price: Price
+    volume_24h: Amount = None
+    market_cap: Amount = None
+    percent_change_24h: Change = None
+
+
+class Quotes(BaseModel):
+    usd: UsdQuote = Field(alias="USD")
+
+
+class Ticker(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    name: Name
+    symbol: Symbol
+    rank: Rank = None
+    circulating_supply: Amount = None
+    total_supply: Amount = None
+    max_supply: Amount = None
+    last_updated: Timestamp
+    quotes: Quotes
+
+
+def to_quote(payload: str) -> QuoteRecord:
+    try:
+        ticker = Ticker.model_validate(load_json_object(payload))
+    except ValidationError as exc:
+        raise RecordRejected(describe_validation_error(exc)) from exc
+    usd = ticker.quotes.usd
+    return QuoteRecord(
+        source=NAME,
+        source_id=ticker.id,
+        symbol=ticker.symbol,
+        name=ticker.name,
+        as_of=ticker.last_updated,
+        price_usd=usd.price,
+        market_cap_usd=usd.market_cap,
+        volume_24h_usd=usd.volume_24h,
+        percent_change_24h=usd.percent_change_24h,
+        rank=ticker.rank,
+        circulating_supply=ticker.circulating_supply,
+        total_supply=ticker.total_supply,
+        # CoinPaprika writes 0 for "no maximum".
+        max_supply=ticker.max_supply or None,
+    )
+
+
+class CoinPaprikaSource:
+    name = NAME
+
+    def __init__(self, *, base_url: str, http: SourceHttp):
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+
+    def to_quote(self, payload: str) -> QuoteRecord:
+        return to_quote(payload)
+
+    def extract(self, checkpoint: dict) -> Extraction:
+        return Extraction(self._tickers())
+
+    def _tickers(self) -> Iterator[RawItem]:
+        body = self.http.get_json(f"{self.base_url}/tickers", params={"quotes": "USD"})
+        if isinstance(body, dict) and "error" in body:
+            raise SourceError(f"{NAME}: the API answered with an error: {body['error']}")
+        if not isinstance(body, list):
+            raise SourceError(f"{NAME}: expected a JSON array of tickers, got {type(body).__name__}")
+        newest = None
+        for position, item in enumerate(body):
+            key = str(item.get("id", ""))[:200] if isinstance(item, dict) else ""
+            if isinstance(item, dict) and isinstance(item.get("last_updated"), str):
+                newest = max(newest or item["last_updated"], item["last_updated"])
+            yield RawItem(source_key=key, position=position, payload=json_dumps_exact(item))
+        return {"tickers": len(body), "newest_last_updated": newest}

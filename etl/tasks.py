@@ -1,0 +1,56 @@
+"""Thin Celery tasks: ids and names in, one service call, retry policy and time limits here."""
+
+import logging
+
+from celery import Task, chain, shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from etl.models import Trigger
+from etl.services import etl_run_fail, etl_run_trigger, run_normalize_and_upsert, source_extract
+
+logger = logging.getLogger(__name__)
+
+
+class RunStepTask(Task):
+    """A step of a run: when its retries are spent, the run is ended as failed instead of left running."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    # Only a database hiccup is worth a task retry; source faults are recorded by the service itself.
+    autoretry_for = (DatabaseError,)
+    retry_backoff = 5
+    retry_backoff_max = 120
+    retry_jitter = True
+    max_retries = 5
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        run_id = kwargs.get("run_id", args[0] if args else None)
+        if run_id is not None:
+            etl_run_fail(run_id=run_id, error=f"{self.name} failed: {type(exc).__name__}: {exc}")
+
+
+@shared_task(base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+def extract_source_task(run_id: int, source: str) -> None:
+    source_extract(run_id=run_id, source=source)
+
+
+@shared_task(base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+def normalize_and_upsert_task(run_id: int) -> None:
+    run_normalize_and_upsert(run_id=run_id)
+
+
+@shared_task(acks_late=True, time_limit=60)
+def scheduled_run_task() -> None:
+    """Fired by beat; a run already active means this hour's trigger is skipped, never doubled."""
+    run, created = etl_run_trigger(trigger=Trigger.SCHEDULE)
+    if not created:
+        logger.info("scheduled ETL skipped: run %s is %s", run.pk, run.status)
+
+
+def etl_run_enqueue(*, run_id: int, sources: list[str]) -> None:
+    """Send the run's chain: each source's extract in turn, then one normalize-and-upsert."""
+    steps = [extract_source_task.si(run_id=run_id, source=source) for source in sources]
+    chain(*steps, normalize_and_upsert_task.si(run_id=run_id)).apply_async()

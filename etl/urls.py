@@ -1,0 +1,10 @@
+from django.urls import path
+
+from etl.api import RunDetailView, RunEtlView, RunListView, StatsView
+
+urlpatterns = [
+    path("run-etl", RunEtlView.as_view(), name="run-etl"),
+    path("runs", RunListView.as_view(), name="run-list"),
+    path("runs/<int:run_id>", RunDetailView.as_view(), name="run-detail"),
+    path("stats", StatsView.as_view(), name="stats"),
+]

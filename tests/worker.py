@@ -1,0 +1,65 @@
+"""A real Celery worker process for the pipeline tests: cross-process, never eager."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    """The test database, as a URL the worker process can open."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, *, queue: str, env: dict[str, str]):
+        self.queue = queue
+        self.env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_QUEUE": queue, **env}
+        self.process: subprocess.Popen | None = None
+        self.log = ROOT / "var" / f"worker-{queue}.log"
+
+    def start(self) -> "WorkerProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "kasparro", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "--without-heartbeat", "--without-gossip", "--without-mingle", "--hostname", f"{self.queue}@%h"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no warm shutdown, no acknowledgement, as when a machine dies."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
