@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
-from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceRun
+from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceRun, Trigger
+from etl.services import etl_run_trigger
 from kasparro.readonly_admin import ReadOnlyAdmin
 
 
@@ -22,6 +26,19 @@ class EtlRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "trigger"]
     search_fields = ["id", "error", "requested_by"]
     inlines = [SourceRunInline]
+
+    def get_urls(self):
+        run_now = self.admin_site.admin_view(require_POST(self.run_now_view))
+        return [path("run-now/", run_now, name="etl_etlrun_run_now"), *super().get_urls()]
+
+    def run_now_view(self, request):
+        """The admin's "Run ETL now" button: queue a run, or point at the one already active."""
+        run, created = etl_run_trigger(trigger=Trigger.ADMIN, requested_by=request.user.get_username())
+        if created:
+            self.message_user(request, f"Queued run {run.pk}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Run {run.pk} is already {run.status}; not starting another.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:etl_etlrun_change", args=[run.pk]))
 
 
 @admin.register(SourceRun)
