@@ -1,17 +1,24 @@
-"""Set-based upsert of quotes: one read and at most one write per batch, never a query per row.
+"""Set-based writes of the pipeline: raw records in bulk, quotes upserted one batch at a time.
 
+Quotes: one read and at most one write per batch, never a query per row.
 Unchanged rows (same content hash) are not sent at all, so a rerun on the same
 input writes nothing; the ON CONFLICT guard repeats that check in the database.
 """
 
+import csv
+import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
+from django.utils import timezone
 
 from coins.models import Quote
+from etl.models import RawRecord
 from etl.normalize import VALUE_FIELDS, QuoteRecord
+from etl.sources.base import RawItem
 
 _TABLE = Quote._meta.db_table
 _KEY = ("coin_id", "source", "as_of")
@@ -42,7 +49,12 @@ def quotes_upsert(*, rows: Sequence[tuple[int, QuoteRecord]], run_id: int, now: 
 
 
 def _adapter(column: str):
+    """A parameter for `column` as the backend stores it; datetimes skip Django's per-value machinery."""
     field = Quote._meta.get_field(column.removesuffix("_id"))
+    if field.get_internal_type() == "DateTimeField":
+        if connection.vendor == "postgresql":
+            return lambda value: value
+        return lambda value: str(value.astimezone(UTC).replace(tzinfo=None))
     return lambda value: field.get_db_prep_value(value, connection)
 
 
@@ -79,3 +91,29 @@ def _insert_or_update(rows: list[tuple[int, QuoteRecord, str]], *, run_id: int, 
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
+
+
+_RAW_TABLE = RawRecord._meta.db_table
+_RAW_COLUMNS = ("run_id", "source", "source_key", "position", "payload", "content_hash", "created_at")
+
+
+def raw_records_insert(*, run_id: int, source: str, items: Sequence[RawItem]) -> None:
+    """Stage a batch of raw items: COPY on PostgreSQL, one executemany elsewhere."""
+    now = _adapter("created_at")(timezone.now())
+    rows = [
+        (run_id, source, item.source_key, item.position, item.payload, _payload_hash(item.payload), now)
+        for item in items
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            buffer.seek(0)
+            cursor.cursor.copy_expert(f"COPY {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
+        else:
+            placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
+            cursor.executemany(f"INSERT INTO {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})", rows)
+
+
+def _payload_hash(payload: str) -> str:
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()

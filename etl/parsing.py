@@ -6,6 +6,7 @@ ValueError with a message fit to show a user, so they can be property-tested.
 
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -38,6 +39,8 @@ def parse_decimal(text: str | int | Decimal | None) -> Decimal | None:
         return Decimal(text)
     if not isinstance(text, str):
         raise ValueError(f"not a number: {text!r}")
+    if _PLAIN.fullmatch(text):  # the common case, first
+        return Decimal(text)
     if is_missing(text):
         return None
     cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace("_", "")
@@ -107,6 +110,7 @@ def fold_header(header: str) -> str:
     return re.sub(r"[^0-9a-z]", "", header.casefold())
 
 
+@lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """A coin name folded for matching: "Bitcoin Cash", "bitcoin-cash" and "BITCOIN  CASH" agree."""
     decomposed = unicodedata.normalize("NFKD", name)

@@ -6,7 +6,7 @@ last batch it committed. Checkpoints move only in the transaction that marks
 their source's rows committed.
 """
 
-import hashlib
+import itertools
 import logging
 import time
 from datetime import timedelta
@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from etl.identity import coins_resolve
-from etl.load import quotes_upsert
+from etl.load import quotes_upsert, raw_records_insert
 from etl.models import (
     ACTIVE_RUN_STATUSES,
     Checkpoint,
@@ -164,22 +164,11 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     try:
         client = source_get(source)
         extraction = client.extract({} if source_run.run.full else checkpoint)
-        read = 0
-        batch: list[RawRecord] = []
-        for item in extraction:
-            batch.append(
-                RawRecord(
-                    run_id=run_id,
-                    source=source,
-                    source_key=item.source_key,
-                    position=item.position,
-                    payload=item.payload,
-                    content_hash=_payload_hash(item.payload),
-                )
-            )
-            if len(batch) >= settings.ETL_BATCH_SIZE:
-                read += _raw_flush(batch, run_id=run_id)
-        read += _raw_flush(batch, run_id=run_id)
+        read, items = 0, iter(extraction)
+        while batch := list(itertools.islice(items, settings.ETL_BATCH_SIZE)):
+            raw_records_insert(run_id=run_id, source=source, items=batch)
+            etl_run_heartbeat(run_id=run_id)
+            read += len(batch)
     except SourceNotConfigured as exc:
         return _source_end(source_run, client, SourceStatus.NOT_CONFIGURED, str(exc), started)
     except SourceError as exc:
@@ -207,19 +196,6 @@ def _extract_stats_set(source_run: SourceRun, client, started: float) -> None:
     if stats is not None:
         source_run.http_requests, source_run.http_retries = stats.requests, stats.retries
         source_run.http_throttled = stats.throttled
-
-
-def _payload_hash(payload: str) -> str:
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
-
-
-def _raw_flush(batch: list[RawRecord], *, run_id: int) -> int:
-    count = len(batch)
-    if batch:
-        RawRecord.objects.bulk_create(batch, batch_size=_MAX_STATEMENT_ROWS)
-        batch.clear()
-        etl_run_heartbeat(run_id=run_id)
-    return count
 
 
 def _source_end(source_run: SourceRun, client, status: str, error: str, started: float) -> SourceRun:
