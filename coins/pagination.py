@@ -1,4 +1,5 @@
-"""Keyset (cursor) pagination on (ordering field, id): every page costs the same, however deep.
+"""Pagination: keyset (cursor) pages on (ordering field, id), which cost the same however deep,
+and numbered pages for the short coin list.
 
 DRF's CursorPagination pages through ties with an offset, and thousands of quotes
 share one as_of; here the cursor holds the last row's (value, id), and the next
@@ -12,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db.models import F
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
-from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
@@ -127,3 +128,48 @@ class KeysetPagination(BasePagination):
         encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
         url = remove_query_param(self.request.build_absolute_uri(), "cursor")
         return replace_query_param(url, "cursor", encoded)
+
+
+class CoinPagination(PageNumberPagination):
+    """Numbered pages: the coins are few and ordered by a nullable rank, which a keyset cannot walk simply."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    page_size_query_description = "Coins per page, 1 to 500 (default 100)."
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param, str(self.page_size))
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            message = f"Must be a whole number from 1 to {self.max_page_size}."
+            raise ValidationError({self.page_size_query_param: [message]})
+        return int(raw)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:  # DRF's answer to a page that is not a number or past the end
+            raise ValidationError({self.page_query_param: [str(exc.detail)]}) from exc
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "results": data,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "meta": {
+                    **request_meta(self.request),
+                    "count": self.page.paginator.count,
+                    "page": self.page.number,
+                    "page_size": self.page.paginator.per_page,
+                },
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        # The envelope of /data; only the meta differs.
+        envelope = KeysetPagination().get_paginated_response_schema(schema)
+        meta = envelope["properties"]["meta"]["properties"]
+        del meta["ordering"]
+        meta.update(count={"type": "integer"}, page={"type": "integer"})
+        return envelope

@@ -1,10 +1,71 @@
 """Reads of the served domain. Views call these; nothing here writes."""
 
-from django.db.models import QuerySet
+from collections.abc import Callable, Mapping, Sequence
 
-from coins.models import Quote
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
+
+from coins.models import Coin, Quote, Source
 
 
 def quotes_list() -> QuerySet[Quote]:
     """Every unified quote with its coin, ready for filtering and keyset pagination."""
     return Quote.objects.select_related("coin")
+
+
+def coins_list(*, filters: Mapping[str, str] | None = None) -> QuerySet[Coin]:
+    """Canonical coins by rank (unranked last) then slug, each with its listings.
+
+    `filters`: `symbol` (exact, any case) and `search` (part of the name, slug or
+    symbol, any case). Give the page its latest quotes with `coins_latest_quotes_prefetch`.
+    """
+    filters = filters or {}
+    coins = Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").prefetch_related("listings")
+    if symbol := filters.get("symbol"):
+        # Symbols are stored upper-cased (as /data filters them), so the index still serves.
+        coins = coins.filter(symbol=symbol.strip().upper())
+    if search := filters.get("search"):
+        coins = coins.filter(Q(name__icontains=search) | Q(slug__icontains=search) | Q(symbol__icontains=search))
+    return coins
+
+
+def coin_get(*, slug: str, history: int) -> Coin:
+    """One coin with its listings, latest quote per source and, as `history`, its newest
+    `history` quotes per source. Raises Coin.DoesNotExist for an unknown slug."""
+    coin = Coin.objects.prefetch_related("listings").get(slug=slug)
+    coins_latest_quotes_prefetch(coins=[coin])
+    coin.history = coin_history(coin=coin, per_source=history)
+    return coin
+
+
+def coins_latest_quotes_prefetch(*, coins: Sequence[Coin]) -> None:
+    """Give each coin `latest_quotes`: its newest quote from each source, in source order.
+
+    One query of an index probe per coin and source, for the coins given (a page):
+    a window over their quotes would read every quote they ever had.
+    """
+    coins_given = Coin.objects.filter(pk__in=[coin.pk for coin in coins]).order_by()
+
+    def newest_of(source: str) -> QuerySet:
+        newest = Quote.objects.filter(coin=OuterRef("pk"), source=source).order_by("-as_of").values("pk")[:1]
+        return coins_given.values(newest=Subquery(newest))
+
+    latest = _quotes_per_source(newest_of).order_by("source")
+    prefetch_related_objects(coins, Prefetch("quotes", queryset=latest, to_attr="latest_quotes"))
+
+
+def coin_history(*, coin: Coin, per_source: int) -> QuerySet[Quote]:
+    """The coin's newest `per_source` quotes from each source, by source, newest first."""
+
+    def recent_of(source: str) -> QuerySet:
+        recent = coin.quotes.filter(source=source).order_by("-as_of").values("pk")[:per_source]
+        # Wrapped, because SQLite refuses a LIMIT directly inside a UNION.
+        return Quote.objects.filter(pk__in=recent).order_by().values("pk")
+
+    return _quotes_per_source(recent_of).order_by("source", "-as_of")
+
+
+def _quotes_per_source(ids_of: Callable[[str], QuerySet]) -> QuerySet[Quote]:
+    # One IN over a UNION is a primary-key semi-join; an OR of per-source INs would
+    # make PostgreSQL test every quote of the coin against each.
+    first, *rest = (ids_of(source) for source in Source.values)
+    return Quote.objects.filter(pk__in=first.union(*rest, all=True))

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coins.models import Quote
+from coins.models import Coin, Quote, SourceListing
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -15,14 +15,26 @@ class DecimalString(serializers.Field):
         return format(value, "f")
 
 
-class QuoteSerializer(serializers.ModelSerializer):
-    coin = serializers.CharField(source="coin.slug")
-    symbol = serializers.CharField(source="coin.symbol")
-    name = serializers.CharField(source="coin.name")
+class CoinQuoteSerializer(serializers.ModelSerializer):
+    """A quote as its coin shows it: the source, the moment and the market figures."""
+
     price_usd = DecimalString()
     market_cap_usd = DecimalString(allow_null=True)
     volume_24h_usd = DecimalString(allow_null=True)
     percent_change_24h = DecimalString(allow_null=True)
+
+    class Meta:
+        model = Quote
+        fields = ["source", "as_of", "price_usd", "market_cap_usd", "volume_24h_usd", "percent_change_24h", "rank"]
+        read_only_fields = fields
+
+
+class QuoteSerializer(CoinQuoteSerializer):
+    """A unified quote with its coin, as /data serves it."""
+
+    coin = serializers.CharField(source="coin.slug")
+    symbol = serializers.CharField(source="coin.symbol")
+    name = serializers.CharField(source="coin.name")
     circulating_supply = DecimalString(allow_null=True)
     total_supply = DecimalString(allow_null=True)
     max_supply = DecimalString(allow_null=True)
@@ -49,3 +61,49 @@ class QuoteSerializer(serializers.ModelSerializer):
             "ingested_at",
         ]
         read_only_fields = fields
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SourceListing
+        fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence"]
+        read_only_fields = fields
+
+
+class CoinSerializer(serializers.ModelSerializer):
+    listings = ListingSerializer(many=True, read_only=True)
+    latest_quotes = CoinQuoteSerializer(many=True, read_only=True, help_text="The newest quote from each source.")
+
+    class Meta:
+        model = Coin
+        fields = ["slug", "symbol", "name", "rank", "provisional", "listings", "latest_quotes"]
+        read_only_fields = fields
+
+
+class CoinDetailSerializer(CoinSerializer):
+    history = CoinQuoteSerializer(
+        many=True, read_only=True, help_text="The newest quotes from each source, by source, newest first."
+    )
+
+    class Meta(CoinSerializer.Meta):
+        fields = [*CoinSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+
+class CoinFilterSerializer(serializers.Serializer):
+    """The query parameters of GET /coins, other than paging."""
+
+    symbol = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, help_text="Ticker symbol, exact, any case (btc)."
+    )
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Part of the name, slug or symbol, any case."
+    )
+
+
+class CoinHistorySerializer(serializers.Serializer):
+    """The query parameters of GET /coins/{slug}."""
+
+    history = serializers.IntegerField(
+        required=False, default=24, min_value=1, max_value=500, help_text="Quotes per source in `history`."
+    )

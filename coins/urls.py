@@ -1,7 +1,9 @@
 from django.urls import path
 
-from coins.views import QuoteListView
+from coins.views import CoinDetailView, CoinListView, QuoteListView
 
 urlpatterns = [
     path("data", QuoteListView.as_view(), name="data"),
+    path("coins", CoinListView.as_view(), name="coins"),
+    path("coins/<slug:slug>", CoinDetailView.as_view(), name="coin"),
 ]

@@ -1,10 +1,22 @@
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework.generics import ListAPIView
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.response import Response
 
 from coins.filters import QuoteFilter
-from coins.pagination import KeysetPagination
-from coins.selectors import quotes_list
-from coins.serializers import QuoteSerializer
+from coins.models import Coin
+from coins.pagination import CoinPagination, KeysetPagination
+from coins.selectors import coin_get, coins_latest_quotes_prefetch, coins_list, quotes_list
+from coins.serializers import (
+    CoinDetailSerializer,
+    CoinFilterSerializer,
+    CoinHistorySerializer,
+    CoinSerializer,
+    QuoteSerializer,
+)
+
+BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
 class QuoteListView(ListAPIView):
@@ -21,3 +33,49 @@ class QuoteListView(ListAPIView):
 
     def get_queryset(self):
         return quotes_list()
+
+
+class CoinListView(ListAPIView):
+    """Canonical coins by rank (unranked last) then slug, each with its source listings
+    and its latest quote from each source.
+
+    Numbers are strings that keep the source's digits. A bad parameter is a 400 that names it.
+    """
+
+    serializer_class = CoinSerializer
+    pagination_class = CoinPagination
+    filter_backends = []
+
+    def get_queryset(self):
+        filters = CoinFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return coins_list(filters=filters.validated_data)
+
+    @extend_schema(parameters=[CoinFilterSerializer], responses={200: CoinSerializer(many=True), 400: BAD_PARAMETER})
+    def get(self, request, *args, **kwargs):
+        coins = self.paginate_queryset(self.get_queryset())
+        coins_latest_quotes_prefetch(coins=coins)
+        return self.get_paginated_response(self.get_serializer(coins, many=True).data)
+
+
+class CoinDetailView(GenericAPIView):
+    """One coin: its listings, its latest quote from each source and its recent quotes per source."""
+
+    serializer_class = CoinDetailSerializer
+
+    @extend_schema(
+        parameters=[CoinHistorySerializer],
+        responses={
+            200: CoinDetailSerializer,
+            400: BAD_PARAMETER,
+            404: OpenApiResponse(description="No coin has that slug."),
+        },
+    )
+    def get(self, request, slug: str):
+        params = CoinHistorySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            coin = coin_get(slug=slug, history=params.validated_data["history"])
+        except Coin.DoesNotExist:
+            raise NotFound(f"No coin has the slug {slug!r}.") from None
+        return Response(self.get_serializer(coin).data)

@@ -39,7 +39,7 @@ def test_make_run_serves_the_first_run_made_by_its_worker(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         run = wait_for(lambda: (r := get_json(f"{base}/runs/1")) and r["status"] == "succeeded" and r,
-                       timeout=120, interval=1, message="the first run to succeed through the worker")
+                       timeout=240, interval=1, message="the first run to succeed through the worker")
         assert run["trigger"] == "cli" and run["source_runs"][0]["inserted"] == 5000
         assert len(get_json(f"{base}/data?symbol=BTC&page_size=1000")["results"]) > 0
         assert get_json(f"{base}/health")["status"] == "ok"
