@@ -31,6 +31,7 @@ from etl.models import (
 from etl.normalize import QuoteRecord
 from etl.sources.registry import source_get, source_names
 from etl.sources.base import RecordRejected, SourceError, SourceNotConfigured
+from kasparro.logging import log_context, logged_with
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ def etl_run_start(*, run_id: int) -> None:
     )
 
 
+@logged_with("run_id", "source")
 def source_extract(*, run_id: int, source: str) -> SourceRun:
     """Stream one source into this run's RawRecords. A failure is recorded on the SourceRun, not raised."""
     etl_run_start(run_id=run_id)
@@ -208,12 +210,14 @@ def _source_end(source_run: SourceRun, client, status: str, error: str, started:
     return source_run
 
 
+@logged_with("run_id")
 def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
     """Load every extracted source of the run, then finalize it. Safe to call again after a crash."""
     for source_run in SourceRun.objects.select_related("run").filter(
         run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
     ):
-        _source_load(source_run)
+        with log_context(source=source_run.source):
+            _source_load(source_run)
     return etl_run_finalize(run_id=run_id)
 
 

@@ -2,12 +2,18 @@ import re
 import time
 import uuid
 
+from kasparro.logging import log_context
+from kasparro.metrics import http_request_record
+
 # A caller's id is echoed only when it is safe to put in a header and a log line.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (the caller's X-Request-ID or a new one) and a start time."""
+    """Gives every request an id (the caller's X-Request-ID or a new one) and a start time.
+
+    The id goes into every log record the request makes; the answered request is counted in the HTTP metrics.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -16,8 +22,12 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request.id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.started_at = time.perf_counter()
-        response = self.get_response(request)
-        response["X-Request-ID"] = request.id
+        with log_context(request_id=request.id):
+            response = self.get_response(request)
+            response["X-Request-ID"] = request.id
+            http_request_record(
+                request=request, status=response.status_code, seconds=time.perf_counter() - request.started_at
+            )
         return response
 
 

@@ -3,9 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kasparro.health import HealthView
+from kasparro.metrics import metrics_view
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("coins.urls")),
     path("", include("etl.urls")),
     path("admin/", admin.site.urls),
