@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test install migrate clean
+.PHONY: run test install migrate clean up down logs
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -29,3 +29,13 @@ test: install
 
 clean:
 	rm -rf $(VENV) var staticfiles
+
+# The container stack (docker-compose.yml), configured by .env: see docs/deployment.md.
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs --follow --tail 100

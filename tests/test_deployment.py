@@ -1,0 +1,247 @@
+"""The container stack, checked without Docker: the compose file against the Compose
+specification, its commands against bin/entrypoint's roles, .env.example against the
+settings, the Dockerfile's promises; and the roles the containers run (migrate twice, web
+with the image's health probe), run here on an embedded SQLite."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRYPOINT = ROOT / "bin" / "entrypoint"
+# The copy in shared/ beside the repo is the reference; the vendored one (compose-spec/compose-spec,
+# schema/compose-spec.json, Apache-2.0) keeps this test running where shared/ is absent.
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "compose-spec.json"
+VENDORED_SPEC = ROOT / "tests" / "fixtures" / "compose-spec.json"
+APP_IMAGE = "kasparro:latest"
+APP_SERVICES = {"migrate", "first-run", "web", "worker", "beat"}
+
+
+def compose_spec() -> Draft7Validator:
+    path = SHARED_SPEC if SHARED_SPEC.exists() else VENDORED_SPEC
+    return Draft7Validator(yaml.safe_load(path.read_text()))
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def app_services() -> dict:
+    return {name: svc for name, svc in compose()["services"].items() if svc.get("image") == APP_IMAGE}
+
+
+def command_words(service: dict) -> list[str]:
+    command = service["command"]
+    return command.split() if isinstance(command, str) else command
+
+
+def entrypoint_roles() -> set[str]:
+    body = ENTRYPOINT.read_text().split('case "$role" in', 1)[1].split("esac", 1)[0]
+    labels = re.findall(r"^\s*([^\s()]+)\)\s*$", body, re.MULTILINE)
+    return {role for label in labels for role in label.split("|")} - {"*"}
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", "", "\n".join(lines))
+    return [tuple(line.split(None, 1)) for line in joined.splitlines() if line.strip()]
+
+
+def instruction_args(name: str) -> list[str]:
+    return [args for instruction, args in dockerfile() if instruction == name]
+
+
+def health_probe() -> str:
+    """The shell command of the image's HEALTHCHECK."""
+    (healthcheck,) = instruction_args("HEALTHCHECK")
+    return healthcheck.split(" CMD ", 1)[1]
+
+
+class _Reset:
+    """Compose's `!reset` tag: the merge drops what it marks."""
+
+
+class _OverrideLoader(yaml.SafeLoader):
+    pass
+
+
+_OverrideLoader.add_constructor("!reset", lambda loader, node: _Reset)
+
+
+def compose_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if value is _Reset:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = compose_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_compose_file_follows_the_compose_specification():
+    spec, model = compose_spec(), compose()
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in spec.iter_errors(model)]
+    assert not errors
+    assert "version" not in model
+
+
+def test_managed_services_override_in_the_docs_leaves_a_consistent_stack():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    (override,) = [block for block in re.findall(r"```yaml\n(.*?)```", guide, re.DOTALL) if "!reset" in block]
+    model = compose_merge(compose(), yaml.load(textwrap.dedent(override), Loader=_OverrideLoader))
+
+    assert not list(compose_spec().iter_errors(model))
+    assert set(model["services"]) == APP_SERVICES
+    for name, service in model["services"].items():
+        assert set(service.get("depends_on", {})) <= set(model["services"]), name
+    assert not set(model.get("volumes") or {})
+
+
+def test_app_services_run_one_image_built_once_configured_from_env():
+    services = app_services()
+    assert set(services) == APP_SERVICES
+    assert [name for name, svc in compose()["services"].items() if "build" in svc] == ["migrate"]
+    assert services["migrate"]["build"] == "."
+    for name, service in services.items():
+        assert service["env_file"] == ".env", name
+        assert re.fullmatch(r"\$\{DATABASE_URL:-postgres://.+@db:5432/.+\}", service["environment"]["DATABASE_URL"])
+        assert service["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
+
+
+def test_every_app_command_is_a_role_the_entrypoint_handles():
+    roles = entrypoint_roles()
+    assert roles == {"migrate", "web", "worker", "beat", "etl"}
+    for name, service in app_services().items():
+        assert command_words(service)[0] in roles, name
+    assert command_words(app_services()["first-run"]) == ["etl", "--queue"]
+
+
+def test_services_start_in_order_and_report_health():
+    services = compose()["services"]
+    assert services["db"]["image"] == "postgres:15"
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    assert services["redis"]["image"] == "redis:7"
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    for name in APP_SERVICES - {"migrate"}:
+        assert services[name]["depends_on"] == {
+            "migrate": {"condition": "service_completed_successfully"},
+            "redis": {"condition": "service_healthy"},
+        }, name
+    assert services["migrate"]["restart"] == services["first-run"]["restart"] == "no"
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+
+    assert "127.0.0.1:8000:8000" in services["web"]["ports"]
+    assert "healthcheck" not in services["web"], "web keeps the image's HEALTHCHECK on /health"
+    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+
+
+def test_dockerfile_builds_a_non_root_image_with_static_files_and_a_health_probe():
+    assert instruction_args("FROM") == ["python:3.11-slim"]
+    copies = instruction_args("COPY")
+    assert copies.index("requirements.txt ./") < copies.index(". .")
+    assert any("pip install --no-cache-dir -r requirements.txt" in run for run in instruction_args("RUN"))
+    (user,) = instruction_args("USER")
+    assert user.split(":")[0] not in {"root", "0"}
+    assert any("manage.py collectstatic --noinput" in run for run in instruction_args("RUN"))
+    assert "/health" in health_probe()
+    assert instruction_args("ENTRYPOINT") == ['["bin/entrypoint"]']
+    assert instruction_args("CMD") == ['["web"]']
+    env = " ".join(instruction_args("ENV"))
+    assert "PYTHONUNBUFFERED=1" in env and "PYTHON=python" in env
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
+    ignored = set((ROOT / ".dockerignore").read_text().splitlines())
+    assert {".git", ".venv", "var", "staticfiles", ".env"} <= ignored
+
+
+def test_env_example_names_exactly_what_the_deployment_reads():
+    settings = (ROOT / "kasparro" / "settings.py").read_text()
+    read_by_settings = set(re.findall(r"(?:\benv|Env\(\))\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", settings))
+    interpolated_by_compose = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+    read_by_entrypoint = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", ENTRYPOINT.read_text()))
+    example = (ROOT / ".env.example").read_text()
+    # A set line, or a commented one showing the default.
+    named = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+
+    assert read_by_settings - named == set()
+    assert named - read_by_settings - interpolated_by_compose - read_by_entrypoint == set()
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= named
+    assert re.search(r"^SECRET_KEY=$", example, re.MULTILINE), "no key, not even a sample one, to deploy by mistake"
+
+
+def test_unknown_role_exits_64_with_a_usage_line():
+    result = subprocess.run([str(ENTRYPOINT), "bogus"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 64
+    assert result.stderr.startswith("usage: ")
+
+
+@pytest.fixture(scope="module")
+def embedded_env(tmp_path_factory) -> dict:
+    """The environment of a container with no database or broker URL: SQLite and files under var/."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(KASPARRO_VAR_DIR=str(tmp_path_factory.mktemp("var")), DEBUG="true", PYTHON=sys.executable)
+    return env
+
+
+@pytest.fixture(scope="module")
+def migrate_twice(embedded_env) -> list[subprocess.CompletedProcess]:
+    return [
+        subprocess.run([str(ENTRYPOINT), "migrate"], env=embedded_env, capture_output=True, text=True, timeout=300)
+        for _ in range(2)
+    ]
+
+
+def test_migrate_role_is_idempotent(migrate_twice):
+    first, second = migrate_twice
+    assert first.returncode == 0, first.stderr
+    assert "created" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert "No migrations to apply." in second.stdout
+    assert "up to date" in second.stdout
+
+
+def test_image_health_probe_passes_against_the_web_role(migrate_twice, embedded_env, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Production settings: HTTPS redirect on, and a public name first in ALLOWED_HOSTS.
+    env = {
+        **embedded_env,
+        "DEBUG": "false",
+        "SECRET_KEY": "deployment-test-only-key",
+        "ALLOWED_HOSTS": "kasparro.example.com,localhost",
+        "SECURE_SSL_REDIRECT": "true",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        # The probe calls `python`, as in the image.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    log = tmp_path / "web.log"
+    with log.open("w") as out:
+        web = subprocess.Popen([str(ENTRYPOINT), "web"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            probe = subprocess.run(["/bin/sh", "-c", health_probe()], env=env, capture_output=True, text=True, timeout=30)
+            if probe.returncode == 0 or time.monotonic() > deadline or web.poll() is not None:
+                break
+            time.sleep(0.5)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    assert probe.returncode == 0, f"{probe.stderr}\n--- web ---\n{log.read_text()}"
