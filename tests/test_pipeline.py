@@ -162,6 +162,23 @@ def test_the_schedule_exists_once_however_often_it_is_set_up():
 
 
 @pytest.mark.django_db
+def test_an_admin_edit_of_the_schedule_survives_setup_until_reset(settings):
+    call_command("setup_schedule", stdout=mock.MagicMock())
+    task = PeriodicTask.objects.get(name=SCHEDULED_TASK_NAME)
+    task.crontab.minute = "30"
+    task.crontab.save()
+    task.enabled = False
+    task.save()
+    call_command("setup_schedule", stdout=mock.MagicMock())
+    task.refresh_from_db()
+    assert (task.crontab.minute, task.enabled) == ("30", False)
+    settings.ETL_SCHEDULE_CRONTAB = "15 */2 * * *"
+    call_command("setup_schedule", "--reset", stdout=mock.MagicMock())
+    task.refresh_from_db()
+    assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("15", "*/2", False)
+
+
+@pytest.mark.django_db
 def test_the_scheduled_task_starts_a_run_or_skips_while_one_is_active(celery_queue):
     scheduled_run_task()
     scheduled_run_task()
