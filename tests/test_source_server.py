@@ -14,7 +14,8 @@ from django.core.management import CommandError, call_command
 from etl.source_fakes import coin_universe
 from etl.source_server import COINCAP_V2_MESSAGE, SourceServer, fault_spec_parse
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+# Copies of the recorded samples in shared/samples, kept with the tests so a clone runs them.
+SAMPLES = Path(__file__).resolve().parent / "fixtures"
 KEY = {"Authorization": "Bearer test-key"}
 COINS = 120  # past the 80 real coins, so invented ones (shared symbols, dust prices) are served too
 FAST = 2  # seconds: every request here answers well within it unless a fault holds it
@@ -49,7 +50,7 @@ def same_json_type(ours: object, recorded: object) -> bool:
 
 
 def test_coinpaprika_tickers_have_the_recorded_shape(server):
-    recorded = sample("coinpaprika/ticker_btc-bitcoin_2022-04-19.json")
+    recorded = sample("ticker_btc-bitcoin_2022-04-19.json")
     tickers = paprika(server).json()
     assert len(tickers) == COINS
     btc = tickers[0]
@@ -78,7 +79,7 @@ def test_coinpaprika_takes_an_authorization_header_without_needing_one(server):
 
 
 def test_coincap_assets_have_the_recorded_shape_every_number_a_string(server):
-    recorded = sample("coincap/v2_asset_bitcoin_2024-11-21.json")
+    recorded = sample("v2_asset_bitcoin_2024-11-21.json")
     body = coincap(server, limit=COINS).json()
     assert body.keys() == {"data", "timestamp"}
     assert body["timestamp"] == int(server.as_of.timestamp() * 1000)
@@ -104,7 +105,7 @@ def test_coincap_dust_prices_keep_their_digits(server):
 
 
 def test_coincap_v2_answers_the_recorded_deprecation(server):
-    recorded = sample("coincap/v2_assets_deprecated_2025-04-16.json")
+    recorded = sample("v2_assets_deprecated_2025-04-16.json")
     body = requests.get(f"{server.url}/coincap/v2/assets", timeout=FAST).json()
     assert body.keys() == recorded.keys()
     assert body["data"] == recorded["data"] == {"message": COINCAP_V2_MESSAGE}
