@@ -7,7 +7,8 @@ never need the internet.
 
 Routes: `GET /coinpaprika/v1/tickers`, `GET /coincap/v3/assets?limit=&offset=` (a bearer key or `?apiKey=`
 required), `GET /coincap/v2/assets` (the retired v2's answer), and `/_control/faults` to list (`GET`), queue
-(`POST` a JSON fault) and clear (`DELETE`, `?source=` optional) faults over HTTP. The data holds still at the
+(`POST` a JSON fault) and clear (`DELETE`, `?source=` optional) faults over HTTP, and `POST /_control/prices`
+(`{"fraction": 0.01, "seed": 1}`) to change that fraction of prices. The data holds still at the
 server's `as_of` until `tick()` (or every request, with `advance=True`), so two fetches match unless told otherwise.
 """
 
@@ -293,6 +294,14 @@ class SourceServer:
         return 200, {"data": page, "timestamp": _epoch_ms(as_of)}
 
     def _control(self, *, method: str, path: str, query: dict, body: bytes) -> Reply:
+        if path == "/_control/prices" and method == "POST":
+            # A benchmark in another process changes a fraction of prices between runs.
+            try:
+                spec = json.loads(body or b"{}")
+                self.change_prices(fraction=float(spec.get("fraction", 0.01)), seed=int(spec.get("seed", 0)))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return _json_reply(400, {"error": f'send {{"fraction": 0.01, "seed": 1}}: {exc}'})
+            return _json_reply(200, {"changed_fraction": spec.get("fraction", 0.01)})
         if path != "/_control/faults":
             return _json_reply(404, {"error": f"no such path {path}"})
         if method == "DELETE":
