@@ -160,3 +160,21 @@ class RateLimitSlot(models.Model):
 
     def __str__(self) -> str:
         return self.source
+
+
+class SourceItemHash(models.Model):
+    """The payload last loaded for each item of a snapshot source (an API that sends every coin each time).
+
+    A byte-identical payload makes an identical quote, so the next run counts it
+    unchanged without validating, resolving or upserting it again.
+    """
+
+    source = models.CharField(max_length=32)
+    source_key = models.CharField(max_length=200)
+    payload_hash = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "source_key"], name="itemhash_source_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.source_key}"

@@ -25,6 +25,7 @@ from etl.models import (
     RawRecord,
     RejectedRecord,
     RunStatus,
+    SourceItemHash,
     SourceRun,
     SourceStatus,
 )
@@ -228,16 +229,18 @@ def _source_load(source_run: SourceRun) -> None:
     SourceRun.objects.filter(pk=source_run.pk).update(status=SourceStatus.LOADING)
     started = time.perf_counter()
     cursor = source_run.load_cursor or 0
+    # A full run or a replay writes every record again; otherwise an item sent byte for byte as last loaded is skipped.
+    skip_unchanged = source.snapshot and not source_run.run.full and not source_run.run.replay_of_id
     while True:
         chunk = list(
             RawRecord.objects.filter(run_id=raw_run_id, source=name, id__gt=cursor)
             .order_by("id")
-            .values_list("id", "source_key", "position", "payload")[: settings.ETL_BATCH_SIZE]
+            .values_list("id", "source_key", "position", "payload", "content_hash")[: settings.ETL_BATCH_SIZE]
         )
         if not chunk:
             break
         cursor = chunk[-1][0]
-        _batch_load(source_run, source, chunk, cursor=cursor)
+        _batch_load(source_run, source, chunk, cursor=cursor, skip_unchanged=skip_unchanged)
         etl_run_heartbeat(run_id=run_id)
     source_run.refresh_from_db()
     status, error = SourceStatus.SUCCEEDED, ""
@@ -259,11 +262,16 @@ def _source_load(source_run: SourceRun) -> None:
     logger.info("loaded %s in run %s", name, run_id)
 
 
-def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: int) -> None:
+def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: int, skip_unchanged: bool) -> None:
     """Validate, resolve and upsert one chunk of raw records, committing its outcome with the cursor."""
+    loaded_hashes = _item_hashes(source_run.source, chunk) if skip_unchanged else {}
     records: list[tuple[QuoteRecord, int]] = []
     rejected: list[RejectedRecord] = []
-    for _, source_key, position, payload in chunk:
+    skipped = 0
+    for _, source_key, position, payload, payload_hash in chunk:
+        if loaded_hashes.get(source_key) == payload_hash:
+            skipped += 1
+            continue
         try:
             records.append((source.to_quote(payload), position))
         except RecordRejected as exc:
@@ -271,12 +279,15 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
     with transaction.atomic():
         coin_ids = coins_resolve(source=source_run.source, records=[r for r, _ in records])
         rows, superseded = _unique_keys(records, coin_ids)
-        payloads = {position: payload for _, source_key, position, payload in chunk}
+        payloads = {position: payload for _, source_key, position, payload, _ in chunk}
         rejected += [
             _rejection(source_run, r.source_id, position, reason, payloads[position])
             for r, position, reason in superseded
         ]
-        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+        if source.snapshot:
+            written = {position for _, position in records} - {position for _, position, _ in superseded}
+            _item_hashes_save(source_run.source, [row for row in chunk if row[2] in written])
+        counts = {"inserted": 0, "updated": 0, "unchanged": skipped}
         for start in range(0, len(rows), _MAX_STATEMENT_ROWS):
             result = quotes_upsert(
                 rows=rows[start : start + _MAX_STATEMENT_ROWS], run_id=source_run.run_id, now=timezone.now()
@@ -290,6 +301,24 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
             rejected=F("rejected") + len(rejected),
             **{field: F(field) + value for field, value in counts.items()},
         )
+
+
+def _item_hashes(source: str, chunk: list[tuple]) -> dict[str, str]:
+    keys = [source_key for _, source_key, *_ in chunk]
+    return dict(
+        SourceItemHash.objects.filter(source=source, source_key__in=keys).values_list("source_key", "payload_hash")
+    )
+
+
+def _item_hashes_save(source: str, rows: list[tuple]) -> None:
+    latest = {source_key: payload_hash for _, source_key, _, _, payload_hash in rows}
+    SourceItemHash.objects.bulk_create(
+        [SourceItemHash(source=source, source_key=k, payload_hash=h) for k, h in latest.items()],
+        update_conflicts=True,
+        unique_fields=["source", "source_key"],
+        update_fields=["payload_hash"],
+        batch_size=_MAX_STATEMENT_ROWS,
+    )
 
 
 def _unique_keys(

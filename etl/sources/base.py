@@ -47,6 +47,8 @@ class Extraction:
 class Source(Protocol):
     name: str
     http: "SourceHttp | None"  # the API sources' client, whose stats the run records
+    # Each fetch sends every item once, keyed by source_key (the APIs); a file of rows is not a snapshot.
+    snapshot: bool
 
     def extract(self, checkpoint: dict) -> Extraction: ...
 

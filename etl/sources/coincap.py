@@ -71,6 +71,7 @@ def to_quote(payload: str) -> QuoteRecord:
 
 class CoinCapSource:
     name = NAME
+    snapshot = True
 
     def __init__(self, *, base_url: str, api_key: str, page_size: int, http: SourceHttp):
         self.base_url = base_url.rstrip("/")

@@ -111,6 +111,7 @@ def to_quote(payload: str) -> QuoteRecord:
 class LegacyCsvSource:
     name = NAME
     http = None
+    snapshot = False
 
     def __init__(self, *, path: Path):
         self.path = Path(path)
