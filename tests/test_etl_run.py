@@ -26,6 +26,20 @@ def run_etl(*args) -> SourceRun:
     return SourceRun.objects.filter(source="legacy_csv").latest("id")
 
 
+def crash_on_second_batch():
+    """The connection drops while the second batch is upserted, as when a worker or the database dies."""
+    real_upsert = services.quotes_upsert
+    calls = []
+
+    def upsert(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("database went away")
+        return real_upsert(**kwargs)
+
+    return mock.patch.object(services, "quotes_upsert", upsert)
+
+
 def snapshot() -> list[tuple]:
     return list(Quote.objects.order_by("id").values_list())
 
@@ -126,16 +140,7 @@ def test_a_run_whose_heartbeat_stopped_is_taken_over(csv_path, settings):
 def test_a_crash_mid_load_keeps_the_checkpoint_and_the_next_run_completes_without_duplicates(csv_path, settings):
     settings.ETL_BATCH_SIZE = 2
     write_csv(csv_path, ROWS)
-    real_upsert = services.quotes_upsert
-    calls = {"n": 0}
-
-    def crash_on_second_batch(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ConnectionError("database went away")
-        return real_upsert(**kwargs)
-
-    with mock.patch.object(services, "quotes_upsert", crash_on_second_batch), pytest.raises(ConnectionError):
+    with crash_on_second_batch(), pytest.raises(ConnectionError):
         run_etl()
     assert EtlRun.objects.get().status == RunStatus.FAILED
     assert Quote.objects.count() == 2  # the first batch was committed
@@ -152,16 +157,7 @@ def test_a_load_interrupted_part_way_resumes_after_its_last_committed_batch(csv_
     write_csv(csv_path, ROWS)
     run, _ = etl_run_create(trigger=Trigger.CLI)
     source_extract(run_id=run.pk, source="legacy_csv")
-    real_upsert = services.quotes_upsert
-    calls = {"n": 0}
-
-    def crash_on_second_batch(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ConnectionError("worker killed")
-        return real_upsert(**kwargs)
-
-    with mock.patch.object(services, "quotes_upsert", crash_on_second_batch), pytest.raises(ConnectionError):
+    with crash_on_second_batch(), pytest.raises(ConnectionError):
         run_normalize_and_upsert(run_id=run.pk)
     run = run_normalize_and_upsert(run_id=run.pk)  # the task's retry
     source_run = SourceRun.objects.get(run=run)

@@ -4,14 +4,17 @@ import json
 from decimal import Decimal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from etl.normalize import QuoteRecord
 
 if TYPE_CHECKING:
     from etl.http import SourceHttp
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class SourceError(Exception):
@@ -55,6 +58,14 @@ class Source(Protocol):
     def to_quote(self, payload: str) -> QuoteRecord:
         """Validate one stored payload and map it to the unified record, or raise RecordRejected."""
         ...
+
+
+def record_validate(model: type[M], payload: str, labels: Callable[[str], str] = str) -> M:
+    """One stored payload through the source's pydantic model, or RecordRejected saying why not."""
+    try:
+        return model.model_validate(load_json_object(payload))
+    except ValidationError as exc:
+        raise RecordRejected(describe_validation_error(exc, labels)) from exc
 
 
 def describe_validation_error(error: ValidationError, labels: Callable[[str], str] = str) -> str:

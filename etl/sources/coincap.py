@@ -6,19 +6,17 @@ the page's timestamp is when the asset's figures held.
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.http import SourceHttp
 from etl.normalize import QuoteRecord
 from etl.sources.base import (
     Extraction,
     RawItem,
-    RecordRejected,
     SourceError,
     SourceNotConfigured,
-    describe_validation_error,
     json_dumps_exact,
-    load_json_object,
+    record_validate,
 )
 from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
 
@@ -48,10 +46,7 @@ class Envelope(BaseModel):
 
 
 def to_quote(payload: str) -> QuoteRecord:
-    try:
-        envelope = Envelope.model_validate(load_json_object(payload))
-    except ValidationError as exc:
-        raise RecordRejected(describe_validation_error(exc)) from exc
+    envelope = record_validate(Envelope, payload)
     asset = envelope.data
     return QuoteRecord(
         source=NAME,

@@ -2,18 +2,16 @@
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.http import SourceHttp
 from etl.normalize import QuoteRecord
 from etl.sources.base import (
     Extraction,
     RawItem,
-    RecordRejected,
     SourceError,
-    describe_validation_error,
     json_dumps_exact,
-    load_json_object,
+    record_validate,
 )
 from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
 
@@ -46,10 +44,7 @@ class Ticker(BaseModel):
 
 
 def to_quote(payload: str) -> QuoteRecord:
-    try:
-        ticker = Ticker.model_validate(load_json_object(payload))
-    except ValidationError as exc:
-        raise RecordRejected(describe_validation_error(exc)) from exc
+    ticker = record_validate(Ticker, payload)
     usd = ticker.quotes.usd
     return QuoteRecord(
         source=NAME,
