@@ -7,7 +7,13 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from etl.models import Trigger
-from etl.services import etl_run_fail, etl_run_trigger, run_normalize_and_upsert, source_extract
+from etl.services import (
+    etl_run_fail,
+    etl_run_trigger,
+    raw_records_prune,
+    run_normalize_and_upsert,
+    source_extract,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,12 @@ def scheduled_run_task() -> None:
     run, created = etl_run_trigger(trigger=Trigger.SCHEDULE)
     if not created:
         logger.info("scheduled ETL skipped: run %s is %s", run.pk, run.status)
+
+
+@shared_task(acks_late=True, time_limit=30 * 60)
+def raw_records_prune_task() -> None:
+    deleted = raw_records_prune(older_than_days=settings.RAW_RECORD_RETENTION_DAYS)
+    logger.info("pruned %s raw records older than %s days", deleted, settings.RAW_RECORD_RETENTION_DAYS)
 
 
 def etl_run_enqueue(*, run_id: int, sources: list[str]) -> None:

@@ -141,6 +141,8 @@ ETL_SOURCES = env.list("ETL_SOURCES", default=["coinpaprika", "coincap", "legacy
 ETL_BATCH_SIZE = env.int("ETL_BATCH_SIZE", default=2000)
 # A queued or running run whose heartbeat is older than this is declared abandoned.
 ETL_RUN_LEASE_SECONDS = env.int("ETL_RUN_LEASE_SECONDS", default=10 * 60)
+# Raw records (kept for replays) of runs older than this are pruned daily.
+RAW_RECORD_RETENTION_DAYS = env.int("RAW_RECORD_RETENTION_DAYS", default=14)
 # When beat fires the hourly run (crontab: minute hour day-of-month month day-of-week).
 ETL_SCHEDULE_CRONTAB = env.str("ETL_SCHEDULE_CRONTAB", default="0 * * * *")
 # POST /run-etl per user.

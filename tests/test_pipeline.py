@@ -159,6 +159,7 @@ def test_the_schedule_exists_once_however_often_it_is_set_up():
     task = PeriodicTask.objects.get(name=SCHEDULED_TASK_NAME)
     assert PeriodicTask.objects.filter(task=SCHEDULED_TASK).count() == 1
     assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("0", "*", True)
+    assert PeriodicTask.objects.get(task="etl.tasks.raw_records_prune_task").crontab.hour == "3"
 
 
 @pytest.mark.django_db

@@ -1,13 +1,16 @@
 """Reading the pipeline: /runs, /runs/{id}, /stats, replay and the admin's run-now button."""
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from coins.models import Quote, SourceListing
 from etl.models import EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
+from etl.services import raw_records_prune
 from tests.factories import write_csv
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +116,15 @@ def test_every_admin_page_renders(client, csv_path):
     assert client.get(f"/admin/etl/etlrun/{run.pk}/change/").status_code == 200
     listing = SourceListing.objects.first()
     assert client.get(f"/admin/coins/sourcelisting/{listing.pk}/change/").status_code == 200
+
+
+def test_raw_records_of_old_finished_runs_are_pruned(csv_path):
+    write_csv(csv_path, ROWS)
+    run_etl()
+    old = EtlRun.objects.get()
+    write_csv(csv_path, ROWS[:1])
+    run_etl()
+    EtlRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    assert raw_records_prune(older_than_days=14, batch_size=2) == 3
+    assert not old.raw_records.exists() and EtlRun.objects.latest("id").raw_records.count() == 1
+    assert Quote.objects.count() == 2  # quotes stay; only the replay material goes
