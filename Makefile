@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test install migrate clean up down logs
+.PHONY: run test install migrate clean up down logs bench-etl
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -39,3 +39,11 @@ down:
 
 logs:
 	docker compose logs --follow --tail 100
+
+# Benchmarks print a table and JSON; they need the local PostgreSQL (DATABASE_URL's server). See bench/.
+bench-etl: install
+	$(BIN)/python bench/etl.py $(BENCH_ARGS)
+
+.PHONY: bench-api
+bench-api: install
+	$(BIN)/python bench/api.py $(BENCH_ARGS)

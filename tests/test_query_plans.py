@@ -1,0 +1,99 @@
+"""Every query the read endpoints run reaches coins_quote through an index, at realistic statistics.
+
+With a few rows the planner rightly prefers to read a table whole, so the plans are
+taken over a couple of hundred thousand quotes and fresh ANALYZE statistics, with the
+parameters each request really sent.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from coins.models import Coin
+
+pytestmark = pytest.mark.django_db
+
+COINS = 2000
+HOURS = 100
+NEWEST = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def market():
+    """COINS coins (symbols shared in pairs, as real ones are), each quoted hourly for HOURS hours by
+    one of the three sources in turn; as inserted by hourly runs, the ids grow with as_of."""
+    Coin.objects.bulk_create(
+        Coin(slug=f"coin-{i}", symbol=f"SYM{i % (COINS // 2)}", name=f"Coin {i}", name_key=f"coin{i}",
+             rank=i if i < COINS * 9 // 10 else None)
+        for i in range(COINS)
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for hour in range(HOURS - 1, -1, -1):
+            # One statement a moment, written so PostgreSQL and SQLite both run it.
+            cursor.execute(
+                "INSERT INTO coins_quote (coin_id, source, as_of, price_usd, market_cap_usd, rank,"
+                " content_hash, created_at, updated_at)"
+                " SELECT id, CASE (id + %s) %% 3 WHEN 0 THEN 'coinpaprika' WHEN 1 THEN 'coincap' ELSE 'legacy_csv' END,"
+                " %s, (id * 7919 + %s * 104729) %% 1000003 / 1000.0, id * 1000, rank, 'x', %s, %s FROM coins_coin",
+                [hour, adapt(NEWEST - timedelta(hours=hour)), hour, adapt(NEWEST), adapt(NEWEST)],
+            )
+        cursor.execute("ANALYZE")
+    return Coin.objects.order_by("-pk").first()
+
+
+def _deep_cursor(api_client) -> str:
+    # The next link of a page that ends half way down the whole walk, from the paginator itself.
+    middle = (NEWEST - timedelta(hours=HOURS // 2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    next_link = api_client.get(f"/data?as_of_before={middle}&page_size=1").json()["next"]
+    return parse_qs(urlsplit(next_link).query)["cursor"][0]
+
+
+def _plan(sql: str) -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("EXPLAIN " + sql)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def _reads_quotes_whole(plan: str) -> bool:
+    if connection.vendor == "postgresql":
+        return "Seq Scan on coins_quote" in plan
+    # SQLite: "SCAN coins_quote" reads the table in rowid order; "SCAN ... USING INDEX" and "SEARCH" do not.
+    return re.search(r"\bSCAN coins_quote\b(?! USING)", plan) is not None
+
+
+def test_no_endpoint_reads_the_quote_table_whole(api_client, market):
+    window = {"as_of_after": (NEWEST - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "as_of_before": (NEWEST - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    urls = [
+        "/data",
+        "/data?" + urlencode({"cursor": _deep_cursor(api_client)}),
+        f"/data?symbol={market.symbol.lower()}",
+        "/data?" + urlencode(window),
+        "/data?min_price=500&ordering=price_usd",
+        "/data?max_price=500&ordering=-price_usd",
+        f"/data?coin={market.slug}",
+        "/data?source=coincap",
+        "/coins",
+        f"/coins?symbol={market.symbol}",
+        f"/coins/{market.slug}",
+    ]
+    whole_reads = {}
+    for url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            response = api_client.get(url)
+        assert response.status_code == 200, (url, response.content[:300])
+        statements = [q["sql"] for q in captured.captured_queries if "coins_quote" in q["sql"]]
+        assert statements, f"{url} read no quotes"
+        for sql in statements:
+            plan = _plan(sql)
+            if _reads_quotes_whole(plan):
+                whole_reads.setdefault(url, []).append(f"{sql}\n{plan}")
+    assert not whole_reads, "\n\n".join(f"{url}:\n" + "\n".join(plans) for url, plans in whole_reads.items())
