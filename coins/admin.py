@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.db import transaction
 
+from coins.caching import data_version_bump
 from coins.models import Coin, Quote, SourceListing
 from coins.services import listing_repoint
 from kasparro.readonly_admin import ReadOnlyAdmin
@@ -24,6 +26,10 @@ class CoinAdmin(admin.ModelAdmin):
     search_fields = ["slug", "symbol", "name"]
     readonly_fields = ["name_key", "created_at", "updated_at"]
     inlines = [ListingInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(data_version_bump)  # cached API pages show the coin's name and slug
 
 
 @admin.register(SourceListing)

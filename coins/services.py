@@ -2,8 +2,10 @@
 
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
+from coins.caching import data_version_bump
 from coins.models import Coin, MatchRule, SourceListing
 
 
@@ -14,4 +16,5 @@ def listing_repoint(*, listing: SourceListing, coin: Coin) -> SourceListing:
     listing.confidence = Decimal("1.00")
     listing.updated_at = timezone.now()
     listing.save(update_fields=["coin", "match_rule", "confidence", "updated_at"])
+    transaction.on_commit(data_version_bump)
     return listing

@@ -4,6 +4,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
+from coins.caching import response_cached
 from coins.filters import QuoteFilter
 from coins.models import Coin
 from coins.pagination import CoinPagination, KeysetPagination
@@ -34,6 +35,9 @@ class QuoteListView(ListAPIView):
     def get_queryset(self):
         return quotes_list()
 
+    def list(self, request, *args, **kwargs):
+        return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
+
 
 class CoinListView(ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
@@ -53,6 +57,9 @@ class CoinListView(ListAPIView):
 
     @extend_schema(parameters=[CoinFilterSerializer], responses={200: CoinSerializer(many=True), 400: BAD_PARAMETER})
     def get(self, request, *args, **kwargs):
+        return response_cached(request, self._page)
+
+    def _page(self):
         coins = self.paginate_queryset(self.get_queryset())
         coins_latest_quotes_prefetch(coins=coins)
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
@@ -72,6 +79,9 @@ class CoinDetailView(GenericAPIView):
         },
     )
     def get(self, request, slug: str):
+        return response_cached(request, lambda: self._coin(request, slug))
+
+    def _coin(self, request, slug: str) -> Response:
         params = CoinHistorySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         try:

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from coins.caching import data_version_bump
 from etl.identity import coins_resolve
 from etl.load import quotes_upsert, raw_records_insert
 from etl.models import (
@@ -310,6 +311,8 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
             counts["updated"] += result.updated
             counts["unchanged"] += result.unchanged
         RejectedRecord.objects.bulk_create(rejected, batch_size=_MAX_STATEMENT_ROWS)
+        if counts["inserted"] or counts["updated"]:
+            transaction.on_commit(data_version_bump)
         SourceRun.objects.filter(pk=source_run.pk).update(
             load_cursor=cursor,
             rejected=F("rejected") + len(rejected),

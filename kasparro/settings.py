@@ -168,6 +168,9 @@ SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
 SOURCE_RETRY_AFTER_MAX_SECONDS = env.float("SOURCE_RETRY_AFTER_MAX_SECONDS", default=120)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
 
+# GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
+API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300)
+
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,0 +1,67 @@
+"""Cached GET pages: served again without touching the database, and never older than the last committed batch."""
+
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+
+from coins.models import Coin, SourceListing
+from coins.services import listing_repoint
+from tests.factories import write_csv
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the invalidation fires on commit
+
+
+def run_etl(*args) -> None:
+    call_command("run_etl", *args, stdout=mock.MagicMock())
+
+
+def test_a_repeated_page_comes_from_the_cache_with_its_own_request_meta(api_client, csv_path,
+                                                                        django_assert_num_queries):
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x", "ETH,3400,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    first = api_client.get("/data?page_size=1")
+    with django_assert_num_queries(0):
+        second = api_client.get("/data?page_size=1")
+    assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
+    assert first.json()["results"] == second.json()["results"] and first.json()["next"] == second.json()["next"]
+    assert first.json()["meta"]["request_id"] != second.json()["meta"]["request_id"]
+
+
+def test_a_committed_run_invalidates_cached_pages(api_client, csv_path):
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    assert len(api_client.get("/data").json()["results"]) == 1
+    assert api_client.get("/coins?symbol=ETH").json()["results"] == []
+    write_csv(csv_path, ["ETH,3400,1,2024-11-21T00:00:00Z,x"], mode="a")
+    run_etl()
+    assert len(api_client.get("/data").json()["results"]) == 2
+    assert [c["symbol"] for c in api_client.get("/coins?symbol=ETH").json()["results"]] == ["ETH"]
+
+
+def test_a_rerun_that_writes_nothing_keeps_the_cache(api_client, csv_path):
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    api_client.get("/data")
+    run_etl("--full")  # every row unchanged
+    assert api_client.get("/data")["X-Cache"] == "hit"
+
+
+def test_a_repointed_listing_invalidates_cached_pages(api_client, csv_path):
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    slug = Coin.objects.get().slug
+    assert api_client.get(f"/coins/{slug}")["X-Cache"] == "miss"
+    other = Coin.objects.create(slug="other", symbol="BTC", name="Other", name_key="other")
+    listing_repoint(listing=SourceListing.objects.get(), coin=other)
+    response = api_client.get(f"/coins/{slug}")
+    assert response["X-Cache"] == "miss" and response.json()["listings"] == []
+
+
+def test_errors_are_not_cached_and_the_cache_can_be_turned_off(api_client, settings):
+    for _ in range(2):
+        response = api_client.get("/data?page_size=0")
+        assert response.status_code == 400 and "X-Cache" not in response
+    settings.API_CACHE_SECONDS = 0
+    api_client.get("/data")
+    assert "X-Cache" not in api_client.get("/data")
