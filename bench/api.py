@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     call_command("migrate", verbosity=0, interactive=False)
+    from django.conf import settings
+
+    # The SQL an endpoint runs is captured from a real request: a cached page would run none.
+    settings.API_CACHE_SECONDS = 0
     with _cursor(args.database_url) as cursor:
         if not args.skip_load:
             data_load(cursor, coins=args.coins, timestamps=args.timestamps)
