@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from coins.caching import data_version_bump
 from etl.identity import coins_resolve
-from etl.load import quotes_upsert, raw_records_insert
+from etl.load import commit_without_flush_wait, quotes_upsert, raw_records_insert
 from etl.models import (
     ACTIVE_RUN_STATUSES,
     Checkpoint,
@@ -184,8 +184,10 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
         extraction = client.extract({} if source_run.run.full else checkpoint)
         read, items = 0, iter(extraction)
         while batch := list(itertools.islice(items, settings.ETL_BATCH_SIZE)):
-            raw_records_insert(run_id=run_id, source=source, items=batch)
-            etl_run_heartbeat(run_id=run_id)
+            with transaction.atomic():
+                commit_without_flush_wait()
+                raw_records_insert(run_id=run_id, source=source, items=batch)
+                etl_run_heartbeat(run_id=run_id)
             read += len(batch)
     except SourceNotConfigured as exc:
         return _source_end(source_run, client, SourceStatus.NOT_CONFIGURED, str(exc), started)
@@ -292,6 +294,7 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
         except RecordRejected as exc:
             rejected.append(_rejection(source_run, source_key, position, str(exc), payload))
     with transaction.atomic():
+        commit_without_flush_wait()
         coin_ids = coins_resolve(source=source_run.source, records=[r for r, _ in records])
         rows, superseded = _unique_keys(records, coin_ids)
         payloads = {position: payload for _, source_key, position, payload, _ in chunk}
