@@ -100,11 +100,21 @@ def to_quote(payload: str) -> QuoteRecord:
         row = CsvQuote.model_validate({field: data[header] for field, header in columns.items()})
     except ValidationError as exc:
         raise RecordRejected(describe_validation_error(exc, lambda f: columns.get(f, f))) from exc
-    source_id = f"{row.symbol}:{name_key(row.name)}" if name_key(row.name) else row.symbol
+    folded = name_key(row.name)
     return QuoteRecord(
         source=NAME,
-        source_id=source_id,
-        **row.model_dump(),
+        source_id=f"{row.symbol}:{folded}" if folded else row.symbol,
+        symbol=row.symbol,
+        name=row.name,
+        as_of=row.as_of,
+        price_usd=row.price_usd,
+        market_cap_usd=row.market_cap_usd,
+        volume_24h_usd=row.volume_24h_usd,
+        percent_change_24h=row.percent_change_24h,
+        rank=row.rank,
+        circulating_supply=row.circulating_supply,
+        total_supply=row.total_supply,
+        max_supply=row.max_supply,
     )
 
 
