@@ -25,6 +25,8 @@ from etl.sources.base import RawItem
 _TABLE = Quote._meta.db_table
 _KEY = ("coin_id", "source", "as_of")
 _COLUMNS = (*_KEY, *VALUE_FIELDS, "run_id", "content_hash", "created_at", "updated_at")
+# SQLite takes at most 32,766 parameters a statement: 2,000 rows of 14 columns.
+_STATEMENT_ROWS = 2000
 _UPDATED = (*VALUE_FIELDS, "run_id", "content_hash", "updated_at")
 
 
@@ -54,8 +56,20 @@ def quotes_upsert(*, rows: Sequence[tuple[int, QuoteRecord]], run_id: int, now: 
         return UpsertResult(0, 0, 0)
     if connection.vendor == "postgresql":
         return _upsert_through_stage(rows, run_id=run_id, now=now)
+    results = [
+        _upsert_by_statement(rows[start : start + _STATEMENT_ROWS], run_id=run_id, now=now)
+        for start in range(0, len(rows), _STATEMENT_ROWS)
+    ]
+    return UpsertResult(
+        inserted=sum(r.inserted for r in results),
+        updated=sum(r.updated for r in results),
+        unchanged=sum(r.unchanged for r in results),
+    )
+
+
+def _upsert_by_statement(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: int, now: datetime) -> UpsertResult:
     as_of = _adapter("as_of")
-    keyed = {(coin_id, r.source, as_of(r.as_of)): (coin_id, r, r.content_hash()) for coin_id, r in rows}
+    keyed = {(coin_id, r.source, as_of(r.as_of)): (coin_id, r, r.content_hash) for coin_id, r in rows}
     existing = _existing_hashes(list(keyed))
     to_write = [v for k, v in keyed.items() if existing.get(k) != v[2]]
     inserted = sum(1 for k in keyed if k not in existing)
@@ -75,7 +89,7 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
     for coin_id, record in rows:
         writer.writerow(
             (coin_id, record.source, record.as_of.isoformat(), *(getattr(record, f) for f in VALUE_FIELDS),
-             record.content_hash())
+             record.content_hash)
         )
     buffer.seek(0)
     columns = ", ".join(_STAGED)
@@ -86,7 +100,7 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
             f"SELECT {columns} FROM {_TABLE} WITH NO DATA"
         )
-        cursor.execute(f"TRUNCATE {_STAGE}")
+        cursor.execute(f"DELETE FROM {_STAGE}")  # cheaper than TRUNCATE for a few thousand rows
         cursor.cursor.copy_expert(f"COPY {_STAGE} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
         cursor.execute(
             f"WITH written AS ("

@@ -1,7 +1,7 @@
 """The unified record every source maps its items to, and the hash that spots unchanged ones."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -35,9 +35,10 @@ class QuoteRecord:
     circulating_supply: Decimal | None = None
     total_supply: Decimal | None = None
     max_supply: Decimal | None = None
+    # Same figures, same hash: a value re-sent with the same digits is unchanged.
+    content_hash: str = field(init=False, repr=False, compare=False)
 
-    def content_hash(self) -> str:
-        """Same figures, same hash; a value re-sent with the same digits is unchanged."""
+    def __post_init__(self) -> None:
         text = "|".join("" if (v := getattr(self, f)) is None else str(v) for f in VALUE_FIELDS)
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        object.__setattr__(self, "content_hash", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
 

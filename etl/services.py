@@ -37,7 +37,7 @@ from kasparro.logging import log_context, logged_with
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL and SQLite both take a statement of this many rows x 14 columns.
+# Rows per bulk statement of the ORM's own inserts (SQLite's parameter limit).
 _MAX_STATEMENT_ROWS = 2000
 _LOAD_DONE = (SourceStatus.SUCCEEDED, SourceStatus.FAILED, SourceStatus.NOT_CONFIGURED)
 
@@ -305,14 +305,8 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
         if source.snapshot:
             written = {position for _, position in records} - {position for _, position, _ in superseded}
             _item_hashes_save(source_run.source, [row for row in chunk if row[2] in written])
-        counts = {"inserted": 0, "updated": 0, "unchanged": skipped}
-        for start in range(0, len(rows), _MAX_STATEMENT_ROWS):
-            result = quotes_upsert(
-                rows=rows[start : start + _MAX_STATEMENT_ROWS], run_id=source_run.run_id, now=timezone.now()
-            )
-            counts["inserted"] += result.inserted
-            counts["updated"] += result.updated
-            counts["unchanged"] += result.unchanged
+        result = quotes_upsert(rows=rows, run_id=source_run.run_id, now=timezone.now())
+        counts = {"inserted": result.inserted, "updated": result.updated, "unchanged": skipped + result.unchanged}
         RejectedRecord.objects.bulk_create(rejected, batch_size=_MAX_STATEMENT_ROWS)
         if counts["inserted"] or counts["updated"]:
             transaction.on_commit(data_version_bump)

@@ -138,7 +138,7 @@ if CELERY_BROKER_URL.startswith("redis"):
 
 # --- ETL ----------------------------------------------------------------------------
 ETL_SOURCES = env.list("ETL_SOURCES", default=["coinpaprika", "coincap", "legacy_csv"])
-ETL_BATCH_SIZE = env.int("ETL_BATCH_SIZE", default=2000)
+ETL_BATCH_SIZE = env.int("ETL_BATCH_SIZE", default=5000)
 # A queued or running run whose heartbeat is older than this is declared abandoned.
 ETL_RUN_LEASE_SECONDS = env.int("ETL_RUN_LEASE_SECONDS", default=10 * 60)
 # Raw records (kept for replays) of runs older than this are pruned daily.
