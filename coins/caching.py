@@ -9,6 +9,8 @@ latency) is made afresh.
 """
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -17,19 +19,23 @@ from rest_framework.response import Response
 
 from kasparro.middleware import request_meta
 
+logger = logging.getLogger(__name__)
+
 DATA_VERSION_KEY = "kasparro:data-version"
 
 
 def data_version() -> int:
-    return cache.get_or_set(DATA_VERSION_KEY, 1, timeout=None)
+    # A version is a moment, never reused: if the key is evicted, the next one is new,
+    # so a page cached under an earlier version can never be served again.
+    return cache.get_or_set(DATA_VERSION_KEY, time.time_ns, timeout=None)
 
 
 def data_version_bump() -> None:
-    """New data is committed: every cached page is out of date."""
+    """New data is committed: every cached page is out of date. A cache that is down is only logged."""
     try:
-        cache.incr(DATA_VERSION_KEY)
-    except ValueError:  # the key was evicted or never set
-        cache.set(DATA_VERSION_KEY, 2, timeout=None)
+        cache.set(DATA_VERSION_KEY, time.time_ns(), timeout=None)
+    except Exception:  # noqa: BLE001 - the data is committed; a cold cache must not undo the run
+        logger.exception("could not invalidate the API cache")
 
 
 def response_cached(request, build: Callable[[], Response]) -> Response:
@@ -38,12 +44,19 @@ def response_cached(request, build: Callable[[], Response]) -> Response:
     if not seconds:
         return build()
     url = hashlib.blake2b(request.build_absolute_uri().encode(), digest_size=16).hexdigest()
-    key = f"kasparro:api:{data_version()}:{url}"
-    data = cache.get(key)
+    try:
+        key = f"kasparro:api:{data_version()}:{url}"
+        data = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache is a shortcut: without it, answer from the database
+        logger.warning("API cache unavailable; serving uncached", exc_info=True)
+        return build()
     if data is None:
         response = build()
         if response.status_code == 200:
-            cache.set(key, response.data, seconds)
+            try:
+                cache.set(key, response.data, seconds)
+            except Exception:  # noqa: BLE001 - as above
+                logger.warning("API cache unavailable; not stored", exc_info=True)
         response["X-Cache"] = "miss"
         return response
     if isinstance(data, dict) and "meta" in data:

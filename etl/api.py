@@ -15,7 +15,7 @@ from coins.pagination import KeysetPagination
 from etl.models import EtlRun, RunStatus, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
 from etl.serializers import RunAcceptedSerializer, RunDetailSerializer, RunSerializer, RunTriggerInput
-from etl.services import etl_run_trigger
+from etl.services import QueueUnavailable, etl_run_trigger
 
 
 class RunEtlView(APIView):
@@ -27,16 +27,20 @@ class RunEtlView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "run_etl"
 
-    @extend_schema(request=RunTriggerInput, responses={202: RunAcceptedSerializer, 409: RunAcceptedSerializer})
+    @extend_schema(request=RunTriggerInput, responses={202: RunAcceptedSerializer, 409: RunAcceptedSerializer,
+                                                       503: RunAcceptedSerializer})
     def post(self, request):
         payload = RunTriggerInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        run, created = etl_run_trigger(
-            trigger=Trigger.API,
-            sources=payload.validated_data.get("sources"),
-            full=payload.validated_data["full"],
-            requested_by=request.user.get_username(),
-        )
+        try:
+            run, created = etl_run_trigger(
+                trigger=Trigger.API,
+                sources=payload.validated_data.get("sources"),
+                full=payload.validated_data["full"],
+                requested_by=request.user.get_username(),
+            )
+        except QueueUnavailable as exc:
+            return Response({"detail": f"{exc}; try again later."}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         body = {"run_id": run.pk, "status": run.status,
                 "url": reverse("run-detail", kwargs={"run_id": run.pk}, request=request)}
         if not created:

@@ -100,14 +100,29 @@ def etl_run_create(
 def etl_run_trigger(
     *, trigger: str, sources: list[str] | None = None, full: bool = False, requested_by: str = ""
 ) -> tuple[EtlRun, bool]:
-    """Create a run and queue its Celery chain once the run is committed; or return the active run."""
+    """Create a run and queue its Celery chain once the run is committed; or return the active run.
+
+    Raises QueueUnavailable, with the run ended as failed, if the broker does not take the chain.
+    """
     from etl.tasks import etl_run_enqueue  # tasks call services; importing at the top would be a cycle
+
+    def enqueue() -> None:
+        try:
+            etl_run_enqueue(run_id=run.pk, sources=run.sources)
+        except Exception as exc:
+            # A queued run no task will ever take would block every trigger until its lease ran out.
+            etl_run_fail(run_id=run.pk, error=f"could not queue the run: {type(exc).__name__}: {exc}")
+            raise QueueUnavailable(f"the broker did not take the run: {exc}") from exc
 
     with transaction.atomic():
         run, created = etl_run_create(trigger=trigger, sources=sources, full=full, requested_by=requested_by)
         if created:
-            transaction.on_commit(lambda: etl_run_enqueue(run_id=run.pk, sources=run.sources))
+            transaction.on_commit(enqueue)
     return run, created
+
+
+class QueueUnavailable(Exception):
+    """The broker refused or could not be reached; the run was ended as failed."""
 
 
 def _abandoned_runs_fail() -> None:
@@ -202,7 +217,10 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     source_run.checkpoint_after = extraction.checkpoint
     source_run.status = SourceStatus.EXTRACTED
     _extract_stats_set(source_run, client, started)
-    source_run.save(update_fields=["read", "checkpoint_after", "status", *_EXTRACT_STATS])
+    # Only if still extracting: a run declared abandoned meanwhile stays failed.
+    SourceRun.objects.filter(pk=source_run.pk, status=SourceStatus.EXTRACTING).update(
+        **{field: getattr(source_run, field) for field in ("read", "checkpoint_after", "status", *_EXTRACT_STATS)}
+    )
     logger.info("extracted %s records from %s in run %s", read, source, run_id)
     return source_run
 
@@ -231,12 +249,27 @@ def _source_end(source_run: SourceRun, client, status: str, error: str, started:
 @logged_with("run_id")
 def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
     """Load every extracted source of the run, then finalize it. Safe to call again after a crash."""
-    for source_run in SourceRun.objects.select_related("run").filter(
-        run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
-    ):
-        with log_context(source=source_run.source):
-            _source_load(source_run)
+    try:
+        for source_run in SourceRun.objects.select_related("run").filter(
+            run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
+        ):
+            with log_context(source=source_run.source):
+                _source_load(source_run)
+    except RunNoLongerActive as exc:
+        logger.warning("%s", exc)
     return etl_run_finalize(run_id=run_id)
+
+
+class RunNoLongerActive(Exception):
+    """The run was declared abandoned (or ended) while this process was still working on it."""
+
+
+def _run_active_lock(*, run_id: int) -> None:
+    """Inside a transaction: hold the run's row and check it is still active, so that an abandoned
+    run's late worker cannot write beside the run that replaced it."""
+    status = EtlRun.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+    if status not in ACTIVE_RUN_STATUSES:
+        raise RunNoLongerActive(f"run {run_id} is {status}; its late worker stops without writing")
 
 
 def _source_load(source_run: SourceRun) -> None:
@@ -266,6 +299,7 @@ def _source_load(source_run: SourceRun) -> None:
         first = RejectedRecord.objects.filter(run_id=run_id, source=name).order_by("id").first()
         status, error = SourceStatus.FAILED, f"every record was rejected; the first: {first.reason}"
     with transaction.atomic():
+        _run_active_lock(run_id=run_id)
         if status == SourceStatus.SUCCEEDED and source_run.checkpoint_after is not None:
             Checkpoint.objects.update_or_create(
                 source=name, defaults={"state": source_run.checkpoint_after, "run_id": run_id}
@@ -295,6 +329,7 @@ def _batch_load(source_run: SourceRun, source, chunk: list[tuple], *, cursor: in
             rejected.append(_rejection(source_run, source_key, position, str(exc), payload))
     with transaction.atomic():
         commit_without_flush_wait()
+        _run_active_lock(run_id=source_run.run_id)
         coin_ids = coins_resolve(source=source_run.source, records=[r for r, _ in records])
         rows, superseded = _unique_keys(records, coin_ids)
         payloads = {position: payload for _, source_key, position, payload, _ in chunk}

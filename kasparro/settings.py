@@ -140,7 +140,8 @@ if CELERY_BROKER_URL.startswith("redis"):
 ETL_SOURCES = env.list("ETL_SOURCES", default=["coinpaprika", "coincap", "legacy_csv"])
 ETL_BATCH_SIZE = env.int("ETL_BATCH_SIZE", default=5000)
 # A queued or running run whose heartbeat is older than this is declared abandoned.
-ETL_RUN_LEASE_SECONDS = env.int("ETL_RUN_LEASE_SECONDS", default=10 * 60)
+# Longer than a source's worst retry sequence (SOURCE_MAX_RETRIES x (read timeout + Retry-After)).
+ETL_RUN_LEASE_SECONDS = env.int("ETL_RUN_LEASE_SECONDS", default=15 * 60)
 # Raw records (kept for replays) of runs older than this are pruned daily.
 RAW_RECORD_RETENTION_DAYS = env.int("RAW_RECORD_RETENTION_DAYS", default=14)
 # When beat fires the hourly run (crontab: minute hour day-of-month month day-of-week).

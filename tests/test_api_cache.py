@@ -65,3 +65,26 @@ def test_errors_are_not_cached_and_the_cache_can_be_turned_off(api_client, setti
     settings.API_CACHE_SECONDS = 0
     api_client.get("/data")
     assert "X-Cache" not in api_client.get("/data")
+
+
+def test_an_unreachable_cache_serves_from_the_database(api_client, csv_path):
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    with mock.patch("coins.caching.cache") as broken:
+        broken.get_or_set.side_effect = ConnectionError("Error 111 connecting to redis")
+        response = api_client.get("/data")
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
+
+
+def test_a_lost_version_key_never_brings_back_an_old_page(api_client, csv_path):
+    from django.core.cache import cache
+
+    from coins.caching import DATA_VERSION_KEY
+
+    write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
+    run_etl()
+    api_client.get("/data")
+    write_csv(csv_path, ["ETH,3400,1,2024-11-21T00:00:00Z,x"], mode="a")
+    run_etl()
+    cache.delete(DATA_VERSION_KEY)  # evicted
+    assert len(api_client.get("/data").json()["results"]) == 2

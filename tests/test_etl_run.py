@@ -176,3 +176,17 @@ def test_extract_and_load_are_idempotent_per_run(csv_path):
     source_run = SourceRun.objects.get(run=run)
     assert (source_run.read, source_run.inserted, source_run.unchanged) == (4, 4, 0)
     assert run.raw_records.count() == 4
+
+
+def test_an_abandoned_runs_late_worker_writes_nothing(csv_path, settings):
+    write_csv(csv_path, ROWS)
+    stale, _ = etl_run_create(trigger=Trigger.CLI)
+    source_extract(run_id=stale.pk, source="legacy_csv")
+    EtlRun.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    fresh, created = etl_run_create(trigger=Trigger.CLI)  # declares the stale run abandoned
+    assert created
+    run_normalize_and_upsert(run_id=stale.pk)  # its worker wakes up late
+    assert not Quote.objects.exists() and not Checkpoint.objects.exists()
+    assert EtlRun.objects.get(pk=stale.pk).status == RunStatus.FAILED
+    source_extract(run_id=fresh.pk, source="legacy_csv")
+    assert run_normalize_and_upsert(run_id=fresh.pk).status == RunStatus.SUCCEEDED and Quote.objects.count() == 4

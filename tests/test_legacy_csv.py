@@ -129,3 +129,17 @@ def test_extract_streams_in_constant_memory(tmp_path):
         tracemalloc.stop()
     assert count == 20_000
     assert peak < path.stat().st_size / 4  # a whole-file read would hold all of it, and more
+
+
+def test_an_unterminated_last_line_is_read_again_once_the_writer_finishes_it(tmp_path):
+    path = write_csv(tmp_path / "c.csv", ["BTC,1,1,2024-01-01,x"])
+    with path.open("a") as out:
+        out.write("ETH,3400.5,40900")  # the writer is mid-line
+    items, checkpoint = extract_all(path)
+    assert [i.source_key for i in items] == ["BTC", "ETH"]
+    assert checkpoint["offset"] == len("Ticker,Price,MarketCap,Date,Source\nBTC,1,1,2024-01-01,x\n")
+    with path.open("a") as out:
+        out.write("0000000,2024-01-01,x\n")
+    (item,), _ = extract_all(path, checkpoint)
+    quote = to_quote(item.payload)
+    assert (quote.symbol, quote.market_cap_usd, item.position) == ("ETH", Decimal("409000000000"), 3)

@@ -248,3 +248,15 @@ def test_the_rate_limit_is_shared_between_limiters(settings, backend):
     assert len(waits) >= 3
     assert waits == sorted(waits)
     assert 0.25 <= waits[-1] <= 0.35
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"name": "N" * 300}, "data.name: longer than 200 characters"),
+        ({"rank": "3000000000"}, "data.rank: not a rank"),
+    ],
+)
+def test_values_past_the_columns_limits_are_rejected_not_left_to_fail_the_batch(overrides, reason):
+    with pytest.raises(RecordRejected, match=reason):
+        coincap.to_quote(asset(**overrides))

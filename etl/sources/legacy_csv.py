@@ -150,13 +150,17 @@ class LegacyCsvSource:
                 header = next(csv.reader([text], delimiter=delimiter))
                 _check_header(tuple(header), self.path)
 
-            position = {"offset": offset, "line": line}
+            # `complete_*` stop before an unterminated last line: a writer may still be appending to it,
+            # so its row is read now but the next run reads it again, whole.
+            position = {"offset": offset, "line": line, "complete_line": line}
 
             def lines() -> Iterator[str]:
                 for raw in stream:
-                    hasher.update(raw)
-                    position["offset"] += len(raw)
                     position["line"] += 1
+                    if raw.endswith(b"\n"):
+                        hasher.update(raw)
+                        position["offset"] += len(raw)
+                        position["complete_line"] = position["line"]
                     yield raw.decode("utf-8", errors="replace")
 
             reader = csv.reader(lines(), delimiter=delimiter)
@@ -175,7 +179,7 @@ class LegacyCsvSource:
             return {
                 "path": str(self.path),
                 "offset": position["offset"],
-                "line": position["line"],
+                "line": position["complete_line"],
                 "fingerprint": hasher.hexdigest(),
                 "header": header,
                 "delimiter": delimiter,

@@ -9,6 +9,9 @@ from pydantic import AfterValidator, BeforeValidator
 
 from etl.parsing import parse_decimal, parse_timestamp, symbol_key
 
+# The columns' limits: a value past them would fail the whole batch's transaction, not one record.
+_MAX_TEXT = 200
+_MAX_RANK = 2**31 - 1
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.\-_+$&*#@!]{0,39}")
 
 
@@ -39,13 +42,16 @@ def _rank(value: object) -> int | None:
         return None
     if number == 0:
         return None  # unranked: CoinPaprika's inactive coins
-    if number != number.to_integral_value() or number < 1:
-        raise ValueError(f"not a rank (a whole number from 1): {value!r}")
+    if number != number.to_integral_value() or not 1 <= number <= _MAX_RANK:
+        raise ValueError(f"not a rank (a whole number from 1 to {_MAX_RANK}): {value!r}")
     return int(number)
 
 
 def _name(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    name = value.strip() if isinstance(value, str) else ""
+    if len(name) > _MAX_TEXT:
+        raise ValueError(f"longer than {_MAX_TEXT} characters: {name[:40]!r}...")
+    return name
 
 
 Symbol = Annotated[str, BeforeValidator(_symbol)]
