@@ -1,9 +1,9 @@
 """Reads of the pipeline's state."""
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,6 +22,16 @@ def etl_run_last(*, status: str | None = None) -> EtlRun | None:
 
 def etl_run_last_success() -> EtlRun | None:
     return etl_run_last(status=RunStatus.SUCCEEDED)
+
+
+def sources_last_loaded() -> dict[str, datetime]:
+    """When each source last loaded successfully (sources that never did are absent)."""
+    return dict(
+        SourceRun.objects.filter(status=SourceStatus.SUCCEEDED, finished_at__isnull=False)
+        .values_list("source")
+        .annotate(last=Max("finished_at"))
+        .order_by()
+    )
 
 
 def etl_runs_list(*, status: str | None = None, trigger: str | None = None) -> QuerySet[EtlRun]:

@@ -63,3 +63,19 @@ def test_an_unreachable_database_is_a_503_naming_it(api_client):
     assert response.status_code == 503
     assert response.json()["failing"] == ["database"], response.json()
     assert response.json()["etl"] is None
+
+
+def test_a_partial_run_keeps_the_data_fresh_and_names_each_sources_age(api_client, csv_path, settings):
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import write_csv
+
+    write_csv(csv_path, ["BTC,1,1,2024-01-01,x"])
+    settings.ETL_SOURCES = ["coinpaprika", "legacy_csv"]
+    settings.COINPAPRIKA_BASE_URL = "http://127.0.0.1:9/v1"
+    settings.SOURCE_MAX_RETRIES = 0
+    with pytest.raises(CommandError):  # partial: exit 2
+        call_command("run_etl", stdout=mock.MagicMock())
+    body = api_client.get("/health").json()
+    assert body["status"] == "ok" and body["etl"]["last_run"]["status"] == RunStatus.PARTIAL
+    assert list(body["etl"]["source_last_loaded_age_seconds"]) == ["legacy_csv"]
