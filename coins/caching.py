@@ -8,7 +8,6 @@ an operator's edit in the admin). Only the per-request meta (request id,
 latency) is made afresh.
 """
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.response import Response
 
+from etl.normalize import short_hash
 from kasparro.middleware import request_meta
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def response_cached(request, build: Callable[[], Response]) -> Response:
     seconds = settings.API_CACHE_SECONDS
     if not seconds:
         return build()
-    url = hashlib.blake2b(request.build_absolute_uri().encode(), digest_size=16).hexdigest()
+    url = short_hash(request.build_absolute_uri())
     try:
         key = f"kasparro:api:{data_version()}:{url}"
         data = cache.get(key)

@@ -8,7 +8,6 @@ stored hashes, then one multi-row upsert of only the new and changed rows.
 """
 
 import csv
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from django.utils import timezone
 
 from coins.models import Quote
 from etl.models import RawRecord
-from etl.normalize import VALUE_FIELDS, QuoteRecord
+from etl.normalize import VALUE_FIELDS, QuoteRecord, short_hash
 from etl.sources.base import RawItem
 
 _TABLE = Quote._meta.db_table
@@ -28,6 +27,11 @@ _COLUMNS = (*_KEY, *VALUE_FIELDS, "run_id", "content_hash", "created_at", "updat
 # SQLite takes at most 32,766 parameters a statement: 2,000 rows of 14 columns.
 _STATEMENT_ROWS = 2000
 _UPDATED = (*VALUE_FIELDS, "run_id", "content_hash", "updated_at")
+# A row whose content did not change is left as it is: not rewritten, not counted as written.
+_ON_CONFLICT = (
+    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _UPDATED)} "
+    f"WHERE {_TABLE}.content_hash <> excluded.content_hash"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +72,13 @@ def quotes_upsert(*, rows: Sequence[tuple[int, QuoteRecord]], run_id: int, now: 
 
 
 def _upsert_by_statement(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: int, now: datetime) -> UpsertResult:
-    as_of = _adapter("as_of")
-    keyed = {(coin_id, r.source, as_of(r.as_of)): (coin_id, r, r.content_hash) for coin_id, r in rows}
+    keyed = {(coin_id, r.source, _datetime_param(r.as_of)): (coin_id, r, r.content_hash) for coin_id, r in rows}
     existing = _existing_hashes(list(keyed))
     to_write = [v for k, v in keyed.items() if existing.get(k) != v[2]]
     inserted = sum(1 for k in keyed if k not in existing)
     updated = len(to_write) - inserted
     if to_write:
-        _insert_or_update(to_write, run_id=run_id, now=as_of(now))
+        _insert_or_update(to_write, run_id=run_id, now=_datetime_param(now))
     return UpsertResult(inserted=inserted, updated=updated, unchanged=len(keyed) - len(to_write))
 
 
@@ -93,7 +96,6 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
         )
     buffer.seek(0)
     columns = ", ".join(_STAGED)
-    assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
     with connection.cursor() as cursor:
         # Per connection, emptied at every commit: each batch sees only its own rows.
         cursor.execute(
@@ -105,9 +107,7 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
         cursor.execute(
             f"WITH written AS ("
             f" INSERT INTO {_TABLE} ({columns}, run_id, created_at, updated_at)"
-            f" SELECT {columns}, %s, %s, %s FROM {_STAGE}"
-            f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {assignments}"
-            f" WHERE {_TABLE}.content_hash <> excluded.content_hash"
+            f" SELECT {columns}, %s, %s, %s FROM {_STAGE} {_ON_CONFLICT}"
             # xmax is 0 on a row this statement inserted, set on one it updated.
             f" RETURNING xmax = 0 AS inserted"
             f") SELECT count(*) FILTER (WHERE inserted), count(*) FROM written",
@@ -117,14 +117,11 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
     return UpsertResult(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
 
 
-def _adapter(column: str):
-    """A parameter for `column` as the backend stores it; datetimes skip Django's per-value machinery."""
-    field = Quote._meta.get_field(column.removesuffix("_id"))
-    if field.get_internal_type() == "DateTimeField":
-        if connection.vendor == "postgresql":
-            return lambda value: value
-        return lambda value: str(value.astimezone(UTC).replace(tzinfo=None))
-    return lambda value: field.get_db_prep_value(value, connection)
+def _datetime_param(value: datetime):
+    """A datetime as the backend stores it, without Django's per-value machinery (SQLite: naive UTC text)."""
+    if connection.vendor == "postgresql":
+        return value
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def _existing_hashes(keys: list[tuple]) -> dict[tuple, str]:
@@ -136,28 +133,21 @@ def _existing_hashes(keys: list[tuple]) -> dict[tuple, str]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for key in keys for value in key])
         fetched = cursor.fetchall()
-    as_of = _adapter("as_of")
     # SQLite hands back naive UTC datetimes; PostgreSQL aware ones.
     return {
-        (coin_id, source, as_of(moment if moment.tzinfo else moment.replace(tzinfo=UTC))): digest
+        (coin_id, source, _datetime_param(moment if moment.tzinfo else moment.replace(tzinfo=UTC))): digest
         for coin_id, source, moment, digest in fetched
     }
 
 
 def _insert_or_update(rows: list[tuple[int, QuoteRecord, str]], *, run_id: int, now) -> None:
-    as_of = _adapter("as_of")
     values = []
     for coin_id, record, digest in rows:
-        values.extend((coin_id, record.source, as_of(record.as_of)))
+        values.extend((coin_id, record.source, _datetime_param(record.as_of)))
         values.extend(getattr(record, f) for f in VALUE_FIELDS)
         values.extend((run_id, digest, now, now))
     row = "(" + ",".join(["%s"] * len(_COLUMNS)) + ")"
-    assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
-    sql = (
-        f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES {','.join([row] * len(rows))} "
-        f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {assignments} "
-        f"WHERE {_TABLE}.content_hash <> excluded.content_hash"
-    )
+    sql = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES {','.join([row] * len(rows))} {_ON_CONFLICT}"
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
 
@@ -168,9 +158,9 @@ _RAW_COLUMNS = ("run_id", "source", "source_key", "position", "payload", "conten
 
 def raw_records_insert(*, run_id: int, source: str, items: Sequence[RawItem]) -> None:
     """Stage a batch of raw items: COPY on PostgreSQL, one executemany elsewhere."""
-    now = _adapter("created_at")(timezone.now())
+    now = _datetime_param(timezone.now())
     rows = [
-        (run_id, source, item.source_key, item.position, item.payload, _payload_hash(item.payload), now)
+        (run_id, source, item.source_key, item.position, item.payload, short_hash(item.payload), now)
         for item in items
     ]
     with connection.cursor() as cursor:
@@ -182,7 +172,3 @@ def raw_records_insert(*, run_id: int, source: str, items: Sequence[RawItem]) ->
         else:
             placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
             cursor.executemany(f"INSERT INTO {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})", rows)
-
-
-def _payload_hash(payload: str) -> str:
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()

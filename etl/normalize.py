@@ -40,5 +40,10 @@ class QuoteRecord:
 
     def __post_init__(self) -> None:
         text = "|".join("" if (v := getattr(self, f)) is None else str(v) for f in VALUE_FIELDS)
-        object.__setattr__(self, "content_hash", hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+        object.__setattr__(self, "content_hash", short_hash(text))
+
+
+def short_hash(text: str) -> str:
+    """128 bits of BLAKE2b as hex: enough to tell contents apart, short enough to index."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 

@@ -193,11 +193,11 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     source_run.save(update_fields=["status", "started_at", "checkpoint_before"])
 
     started = time.perf_counter()
-    client = None
+    client, extraction, read = None, None, 0
     try:
         client = source_get(source)
         extraction = client.extract({} if source_run.run.full else checkpoint)
-        read, items = 0, iter(extraction)
+        items = iter(extraction)
         while batch := list(itertools.islice(items, settings.ETL_BATCH_SIZE)):
             with transaction.atomic():
                 commit_without_flush_wait()
@@ -205,45 +205,39 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
                 etl_run_heartbeat(run_id=run_id)
             read += len(batch)
     except SourceNotConfigured as exc:
-        return _source_end(source_run, client, SourceStatus.NOT_CONFIGURED, str(exc), started)
+        status, error = SourceStatus.NOT_CONFIGURED, str(exc)
     except SourceError as exc:
-        RawRecord.objects.filter(run_id=run_id, source=source).delete()
-        return _source_end(source_run, client, SourceStatus.FAILED, str(exc), started)
+        status, error = SourceStatus.FAILED, str(exc)
     except Exception as exc:  # noqa: BLE001 - any fault of one source must not stop the others
         logger.exception("source %s failed in run %s", source, run_id)
+        status, error = SourceStatus.FAILED, f"{type(exc).__name__}: {exc}"
+    else:
+        status, error = SourceStatus.EXTRACTED, ""
+    if status == SourceStatus.EXTRACTED:
+        logger.info("extracted %s records from %s in run %s", read, source, run_id)
+        source_run.read, source_run.checkpoint_after = read, extraction.checkpoint
+    else:
+        logger.warning("source %s in run %s: %s: %s", source, run_id, status, error)
+        # A failed source loads nothing this run; what it had staged goes.
         RawRecord.objects.filter(run_id=run_id, source=source).delete()
-        return _source_end(source_run, client, SourceStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
-    source_run.read = read
-    source_run.checkpoint_after = extraction.checkpoint
-    source_run.status = SourceStatus.EXTRACTED
-    _extract_stats_set(source_run, client, started)
-    # Only if still extracting: a run declared abandoned meanwhile stays failed.
-    SourceRun.objects.filter(pk=source_run.pk, status=SourceStatus.EXTRACTING).update(
-        **{field: getattr(source_run, field) for field in ("read", "checkpoint_after", "status", *_EXTRACT_STATS)}
-    )
-    logger.info("extracted %s records from %s in run %s", read, source, run_id)
-    return source_run
-
-
-_EXTRACT_STATS = ("extract_seconds", "http_requests", "http_retries", "http_throttled")
-
-
-def _extract_stats_set(source_run: SourceRun, client, started: float) -> None:
+        source_run.finished_at = timezone.now()
+    source_run.status, source_run.error = status, error
     source_run.extract_seconds = time.perf_counter() - started
     stats = client.http.stats if client is not None and client.http is not None else None
     if stats is not None:
         source_run.http_requests, source_run.http_retries = stats.requests, stats.retries
         source_run.http_throttled = stats.throttled
-
-
-def _source_end(source_run: SourceRun, client, status: str, error: str, started: float) -> SourceRun:
-    logger.warning("source %s in run %s: %s: %s", source_run.source, source_run.run_id, status, error)
-    source_run.status = status
-    source_run.error = error
-    source_run.finished_at = timezone.now()
-    _extract_stats_set(source_run, client, started)
-    source_run.save(update_fields=["status", "error", "finished_at", *_EXTRACT_STATS])
+    # Only if still extracting: a run declared abandoned meanwhile stays failed.
+    SourceRun.objects.filter(pk=source_run.pk, status=SourceStatus.EXTRACTING).update(
+        **{field: getattr(source_run, field) for field in _EXTRACT_OUTCOME}
+    )
     return source_run
+
+
+_EXTRACT_OUTCOME = (
+    "status", "error", "read", "checkpoint_after", "finished_at",
+    "extract_seconds", "http_requests", "http_retries", "http_throttled",
+)
 
 
 @logged_with("run_id")
