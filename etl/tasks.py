@@ -48,7 +48,8 @@ def normalize_and_upsert_task(run_id: int) -> None:
     run_normalize_and_upsert(run_id=run_id)
 
 
-@shared_task(acks_late=True, time_limit=60)
+# Both limits are set on every task: a hard limit below the global soft one makes Celery refuse to send it.
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def scheduled_run_task() -> None:
     """Fired by beat; a run already active means this hour's trigger is skipped, never doubled."""
     run, created = etl_run_trigger(trigger=Trigger.SCHEDULE)
@@ -56,7 +57,7 @@ def scheduled_run_task() -> None:
         logger.info("scheduled ETL skipped: run %s is %s", run.pk, run.status)
 
 
-@shared_task(acks_late=True, time_limit=30 * 60)
+@shared_task(acks_late=True, soft_time_limit=25 * 60, time_limit=30 * 60)
 def raw_records_prune_task() -> None:
     deleted = raw_records_prune(older_than_days=settings.RAW_RECORD_RETENTION_DAYS)
     logger.info("pruned %s raw records older than %s days", deleted, settings.RAW_RECORD_RETENTION_DAYS)
