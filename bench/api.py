@@ -296,7 +296,7 @@ def scenarios_build(cursor) -> tuple[list[dict], int]:
 
 
 def cursor_encode(*, ordering: str, as_of: datetime, row_id: int) -> str:
-    """A `next` cursor token as coins.pagination.KeysetPagination writes it."""
+    """A `next` cursor token as core.pagination.KeysetPagination writes it."""
     token = {"o": ordering, "d": "n", "v": as_of.astimezone(UTC).isoformat(), "id": row_id}
     return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
 

@@ -4,7 +4,7 @@ from django.db import transaction
 from coins.caching import data_version_bump
 from coins.models import Coin, Quote, SourceListing
 from coins.services import listing_repoint
-from kasparro.readonly_admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 class ListingInline(admin.TabularInline):

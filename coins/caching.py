@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.response import Response
 
-from etl.normalize import short_hash
-from kasparro.middleware import request_meta
+from core.hashing import short_hash
+
+from core.middleware import request_meta
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
 from coins.models import Coin
-from coins.pagination import CoinPagination, KeysetPagination
+from core.pagination import KeysetPagination, NumberedPagination
 from coins.selectors import coin_get, coins_latest_quotes_prefetch, coins_list, quotes_list
 from coins.serializers import (
     CoinDetailSerializer,
@@ -47,7 +47,7 @@ class CoinListView(ListAPIView):
     """
 
     serializer_class = CoinSerializer
-    pagination_class = CoinPagination
+    pagination_class = NumberedPagination
     filter_backends = []
 
     def get_queryset(self):

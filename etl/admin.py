@@ -5,7 +5,7 @@ from django.views.decorators.http import require_POST
 
 from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceRun, Trigger
 from etl.services import etl_run_trigger
-from kasparro.readonly_admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 class SourceRunInline(admin.TabularInline):

@@ -11,7 +11,7 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from coins.pagination import KeysetPagination
+from core.pagination import KeysetPagination
 from etl.models import EtlRun, RunStatus, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
 from etl.serializers import RunAcceptedSerializer, RunDetailSerializer, RunSerializer, RunTriggerInput

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from coins.models import Quote
 from etl.models import RawRecord
-from etl.normalize import VALUE_FIELDS, QuoteRecord, short_hash
+from core.hashing import short_hash
+from etl.normalize import VALUE_FIELDS, QuoteRecord
 from etl.sources.base import RawItem
 
 _TABLE = Quote._meta.db_table

@@ -1,9 +1,10 @@
 """The unified record every source maps its items to, and the hash that spots unchanged ones."""
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+from core.hashing import short_hash
 
 # Fields whose values make up a quote's content; a change in any is an update.
 VALUE_FIELDS = (
@@ -41,9 +42,3 @@ class QuoteRecord:
     def __post_init__(self) -> None:
         text = "|".join("" if (v := getattr(self, f)) is None else str(v) for f in VALUE_FIELDS)
         object.__setattr__(self, "content_hash", short_hash(text))
-
-
-def short_hash(text: str) -> str:
-    """128 bits of BLAKE2b as hex: enough to tell contents apart, short enough to index."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-

@@ -3,6 +3,7 @@
 import math
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,6 +33,35 @@ def sources_last_loaded() -> dict[str, datetime]:
         .annotate(last=Max("finished_at"))
         .order_by()
     )
+
+
+def etl_freshness() -> dict:
+    """/health's `etl` block: the last run, the last success, each source's age and whether the data is stale."""
+    last, success = etl_run_last(), etl_run_last_success()
+    now = timezone.now()
+
+    def describe(run):
+        if run is None:
+            return None
+        ended = run.finished_at
+        return {
+            "id": run.pk,
+            "status": run.status,
+            "finished_at": ended.isoformat() if ended else None,
+            "age_seconds": round((now - ended).total_seconds(), 1) if ended else None,
+        }
+
+    # Fresh while any source loaded lately: a partial run (one source down) still brings new data,
+    # and a run whose every source is "not configured" brings none.
+    loaded = sources_last_loaded()
+    ages = {source: round((now - moment).total_seconds(), 1) for source, moment in loaded.items()}
+    stale = not ages or min(ages.values()) > settings.ETL_STALE_AFTER_SECONDS
+    return {
+        "last_run": describe(last),
+        "last_success": describe(success),
+        "source_last_loaded_age_seconds": ages,
+        "stale": stale,
+    }
 
 
 def etl_runs_list(*, status: str | None = None, trigger: str | None = None) -> QuerySet[EtlRun]:

@@ -33,7 +33,7 @@ from etl.models import (
 from etl.normalize import QuoteRecord
 from etl.sources.registry import source_get, source_names
 from etl.sources.base import RecordRejected, SourceError, SourceNotConfigured
-from kasparro.logging import log_context, logged_with
+from core.logging import log_context, logged_with
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "kasparro.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -188,7 +188,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE},
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
-    "EXCEPTION_HANDLER": "kasparro.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kasparro API",
@@ -243,10 +243,10 @@ if LOG_FORMAT not in ("json", "text"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "kasparro.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
-        "json": {"()": "kasparro.logging.JsonFormatter"},
-        "text": {"()": "kasparro.logging.TextFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
+        "text": {"()": "core.logging.TextFormatter"},
     },
     "handlers": {
         "console": {
@@ -270,5 +270,5 @@ LOGGING = {
         "gunicorn.error": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
-# Where web processes add up HTTP request metrics when there is no REDIS_URL (kasparro/metrics.py).
+# Where web processes add up HTTP request metrics when there is no REDIS_URL (core/metrics.py).
 METRICS_SQLITE_PATH = Path(env.str("METRICS_SQLITE_PATH", default=str(VAR_DIR / "metrics.sqlite3")))

@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from kasparro.health import HealthView
-from kasparro.metrics import metrics_view
+from core.health import HealthView
+from core.metrics import metrics_view_build
+from etl.metrics import etl_families, queue_families
+from etl.selectors import etl_freshness
 
 urlpatterns = [
-    path("health", HealthView.as_view(), name="health"),
-    path("metrics", metrics_view, name="metrics"),
+    path("health", HealthView.as_view(freshness=etl_freshness), name="health"),
+    path("metrics", metrics_view_build(parts={"database": etl_families, "broker": queue_families}), name="metrics"),
     path("", include("coins.urls")),
     path("", include("etl.urls")),
     path("admin/", admin.site.urls),

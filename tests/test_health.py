@@ -5,7 +5,7 @@ from django.db.utils import OperationalError
 
 from etl.models import RunStatus
 from etl.services import etl_run_create
-from kasparro import health
+from core import health
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_no_successful_run_yet_is_degraded_but_ready(api_client):
 
 
 def test_an_unreachable_broker_is_a_503_naming_it(api_client):
-    with mock.patch.object(health.celery_app, "connection_for_write") as connect:
+    with mock.patch.object(health.current_app, "connection_for_write") as connect:
         connect.return_value.__enter__.return_value.ensure_connection.side_effect = OperationalError(
             "Error 111 connecting to 127.0.0.1:6399. Connection refused."
         )

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from etl.models import EtlRun, SourceRun, Trigger
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
-from kasparro import metrics
-from kasparro.logging import ContextFilter, JsonFormatter, log_context
+from core import metrics
+from core.logging import ContextFilter, JsonFormatter, log_context
 from tests.factories import write_csv
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_requests_answered_by_other_processes_are_in_the_scrape(client, http_met
 def test_a_store_that_is_down_fails_no_request_and_the_scrape_says_so(client, settings, json_log):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     assert client.get("/data").status_code == 200
-    assert any(r["logger"] == "kasparro.metrics" and r["level"] == "WARNING" for r in json_log())
+    assert any(r["logger"] == "core.metrics" and r["level"] == "WARNING" for r in json_log())
     samples = scrape(client)
     assert value(samples, "kasparro_metrics_part_up", part="http_store") == 0
     assert value(samples, "kasparro_metrics_part_up", part="database") == 1
@@ -171,7 +171,7 @@ def test_the_request_id_round_trips_and_is_in_the_request_log_lines(json_log):
     client = Client(raise_request_exception=False)
     response = client.get("/data?page_size=0", HTTP_X_REQUEST_ID="req-observability-1")
     assert response["X-Request-ID"] == "req-observability-1"
-    with mock.patch("kasparro.health.health_report", side_effect=RuntimeError("boom")):
+    with mock.patch("core.health.health_report", side_effect=RuntimeError("boom")):
         assert client.get("/health", HTTP_X_REQUEST_ID="req-observability-2").status_code == 500
     records = {r["message"]: r for r in json_log() if r["logger"] == "django.request"}
     assert records["Bad Request: /data"]["request_id"] == "req-observability-1"

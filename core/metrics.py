@@ -1,4 +1,4 @@
-"""GET /metrics in the Prometheus text format: HTTP traffic, the pipeline's figures and the queue.
+"""GET /metrics in the Prometheus text format: HTTP traffic here, the pipeline's figures from etl.metrics.
 
 Several gunicorn workers answer requests and any one of them may answer the
 scrape, so nothing here is kept in a process's memory:
@@ -21,7 +21,6 @@ workers they would describe whichever worker answered.
 """
 
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -33,9 +32,7 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -44,8 +41,6 @@ from prometheus_client.utils import floatToGoString
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RunStatus, SourceRun, SourceStatus
-from kasparro.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +51,6 @@ _REDIS_KEY = "kasparro:metrics:http"
 _STORE_TIMEOUT_SECONDS = 0.25
 _STORE_PAUSE_SECONDS = 30.0
 _STORE_ERRORS = (redis.RedisError, sqlite3.Error, OSError)
-_BROKER_TIMEOUT_SECONDS = 2
-_ROW_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
 
 
 class _RedisStore:
@@ -144,7 +137,7 @@ def http_request_record(*, request: HttpRequest, status: int, seconds: float) ->
                        exc_info=True)
 
 
-def _http_families() -> Iterator[Metric]:
+def http_families() -> Iterator[Metric]:
     requests = CounterMetricFamily(
         "kasparro_http_requests", "HTTP requests answered, by route name, method and status.",
         labels=["view", "method", "status"],
@@ -173,86 +166,11 @@ def _http_families() -> Iterator[Metric]:
     yield latency
 
 
-def _etl_families() -> Iterator[Metric]:
-    now = timezone.now()
-    runs = dict(EtlRun.objects.order_by().values_list("status").annotate(n=Count("id")))
-    finished = CounterMetricFamily("kasparro_etl_runs", "Finished ETL runs, by outcome.", labels=["status"])
-    active = GaugeMetricFamily("kasparro_etl_runs_active", "ETL runs queued or running.", labels=["status"])
-    for status in RunStatus:
-        (active if status in ACTIVE_RUN_STATUSES else finished).add_metric([status.value], runs.get(status, 0))
-    yield from (finished, active)
-
-    last_run = (
-        EtlRun.objects.filter(started_at__isnull=False, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
-    )
-    if last_run:
-        yield GaugeMetricFamily("kasparro_etl_last_run_duration_seconds", "Duration of the last finished ETL run.",
-                                value=(last_run[1] - last_run[0]).total_seconds())
-
-    totals = SourceRun.objects.order_by().values("source").annotate(
-        **{field: Sum(field) for field in (*_ROW_OUTCOMES, "http_requests", "http_retries", "http_throttled")},
-        last_success=Max("finished_at", filter=Q(status=SourceStatus.SUCCEEDED)),
-    )
-    rows = CounterMetricFamily("kasparro_etl_rows", "Records loaded per source, by outcome.", labels=["source", "outcome"])
-    http = {
-        field: CounterMetricFamily(f"kasparro_source_{field}", f"Source API {what}.", labels=["source"])
-        for field, what in (("http_requests", "requests, retries included"), ("http_retries", "retries"),
-                            ("http_throttled", "answers of 429 Too Many Requests"))
-    }
-    age = GaugeMetricFamily("kasparro_etl_source_last_success_age_seconds",
-                            "Seconds since the source last loaded successfully (+Inf: never).", labels=["source"])
-    last_success = {source: None for source in settings.ETL_SOURCES}
-    for total in totals:
-        for outcome in _ROW_OUTCOMES:
-            rows.add_metric([total["source"], outcome], total[outcome])
-        for field, family in http.items():
-            family.add_metric([total["source"]], total[field])
-        last_success[total["source"]] = total["last_success"]
-    for source, success in sorted(last_success.items()):
-        age.add_metric([source], (now - success).total_seconds() if success else math.inf)
-    yield from (rows, *http.values(), age)
-
-    latest = (
-        SourceRun.objects.filter(finished_at__isnull=False)
-        .exclude(status=SourceStatus.NOT_CONFIGURED)
-        .order_by()
-        .values("source")
-        .annotate(last=Max("id"))
-        .values("last")
-    )
-    durations = GaugeMetricFamily("kasparro_etl_source_duration_seconds",
-                                  "Stage durations of each source's last finished run.", labels=["source", "stage"])
-    for source, extract, load in SourceRun.objects.filter(id__in=latest).values_list(
-        "source", "extract_seconds", "load_seconds"
-    ):
-        for stage, seconds in (("extract", extract), ("load", load)):
-            if seconds is not None:
-                durations.add_metric([source, stage], seconds)
-    yield durations
-
-
-def _queue_families() -> Iterator[Metric]:
-    queue = celery_app.conf.task_default_queue
-    with celery_app.connection_for_read() as connection:
-        connection.ensure_connection(max_retries=1, timeout=_BROKER_TIMEOUT_SECONDS)
-        # Declaring counts the messages on any kombu transport: a Redis list's LLEN, the filesystem's files.
-        depth = connection.default_channel.queue_declare(queue=queue).message_count
-    family = GaugeMetricFamily("kasparro_celery_queue_depth", "Messages waiting in the Celery queue.", labels=["queue"])
-    family.add_metric([queue], depth)
-    yield family
-
-
-class KasparroCollector(Collector):
+class PartsCollector(Collector):
     """Reads every figure at scrape time; a part that cannot be read is logged and reported, the rest served."""
 
-    parts: dict[str, Callable[[], Iterator[Metric]]] = {
-        "http_store": _http_families,
-        "database": _etl_families,
-        "broker": _queue_families,
-    }
+    def __init__(self, parts: dict[str, Callable[[], Iterator[Metric]]]):
+        self.parts = parts
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("kasparro_metrics_part_up", "1 when this scrape could read the part.", labels=["part"])
@@ -268,12 +186,15 @@ class KasparroCollector(Collector):
         yield up
 
 
-registry = CollectorRegistry(auto_describe=False)
-registry.register(KasparroCollector())
+def metrics_view_build(*, parts: dict[str, Callable[[], Iterator[Metric]]]) -> Callable[[HttpRequest], HttpResponse]:
+    """GET /metrics over the HTTP figures plus the given parts (the wiring adds the pipeline's)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PartsCollector({"http_store": http_families, **parts}))
 
+    @require_safe
+    def metrics_view(request: HttpRequest) -> HttpResponse:
+        """The Prometheus exposition (OpenMetrics when the scraper asks for it); no authentication, like /health."""
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return HttpResponse(encoder(registry), content_type=content_type)
 
-@require_safe
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The Prometheus exposition (OpenMetrics when the scraper asks for it); no authentication, like /health."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(registry), content_type=content_type)
+    return metrics_view

@@ -2,8 +2,8 @@ import re
 import time
 import uuid
 
-from kasparro.logging import log_context
-from kasparro.metrics import http_request_record
+from core.logging import log_context
+from core.metrics import http_request_record
 
 # A caller's id is echoed only when it is safe to put in a header and a log line.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -1,5 +1,5 @@
 """Pagination: keyset (cursor) pages on (ordering field, id), which cost the same however deep,
-and numbered pages for the short coin list.
+and numbered pages for short lists.
 
 DRF's CursorPagination pages through ties with an offset, and thousands of quotes
 share one as_of; here the cursor holds the last row's (value, id), and the next
@@ -18,7 +18,7 @@ from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from kasparro.middleware import request_meta
+from core.middleware import request_meta
 
 _PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal, "id": int}
 
@@ -130,12 +130,12 @@ class KeysetPagination(BasePagination):
         return replace_query_param(url, "cursor", encoded)
 
 
-class CoinPagination(PageNumberPagination):
-    """Numbered pages: the coins are few and ordered by a nullable rank, which a keyset cannot walk simply."""
+class NumberedPagination(PageNumberPagination):
+    """Numbered pages, for short lists ordered by a nullable field (coins by rank), which a keyset cannot walk simply."""
 
     page_size = 100
     page_size_query_param = "page_size"
-    page_size_query_description = "Coins per page, 1 to 500 (default 100)."
+    page_size_query_description = "Items per page, 1 to 500 (default 100)."
     max_page_size = 500
 
     def get_page_size(self, request):
