@@ -239,7 +239,7 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
     cursor.execute(
         "INSERT INTO coins_sourcelisting (source, source_id, coin_id, symbol, name, match_rule, confidence,"
         " created_at, updated_at)"
-        " SELECT s, c.slug, c.id, c.symbol, c.name, 'exact_id', 1.00, now(), now()"
+        " SELECT s, c.slug, c.id, c.symbol, c.name, 'symbol_name', 0.90, now(), now()"
         " FROM coins_coin c CROSS JOIN unnest(%s::text[]) s",
         [list(SOURCES)],
     )

@@ -65,7 +65,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from etl.market_universe import legacy_csv_write
+    from devtools.market_universe import legacy_csv_write
 
     call_command("migrate", verbosity=0)
     legacy_csv_write(path=work / "coins.csv", rows=args.csv_rows, seed=7)
@@ -159,22 +159,23 @@ class _Stages:
 
 
 def _timed_run() -> dict:
+    import dataclasses
+
     from etl import services
     from etl.models import SourceRun, Trigger
+    from etl.services import load
 
     stages = _Stages()
-    real_get = services.source_get
+    real_spec = load.source_spec
 
     def timed_source(name):
-        source = real_get(name)
-        real_to_quote = source.to_quote
+        spec = real_spec(name)
 
         def to_quote(payload):
             stages.records += 1
-            return real_to_quote(payload)
+            return spec.to_quote(payload)
 
-        source.to_quote = stages.timed("normalize", to_quote)
-        return source
+        return dataclasses.replace(spec, to_quote=stages.timed("normalize", to_quote))
 
     written_before = _quote_rows_written()
     started = time.perf_counter()
@@ -185,9 +186,9 @@ def _timed_run() -> dict:
         services.source_extract(run_id=run.pk, source=name)
         extract[name] = time.perf_counter() - t0
     with (
-        mock.patch.object(services, "source_get", timed_source),
-        mock.patch.object(services, "coins_resolve", stages.timed("identity", services.coins_resolve)),
-        mock.patch.object(services, "quotes_upsert", stages.timed("upsert", services.quotes_upsert)),
+        mock.patch.object(load, "source_spec", timed_source),
+        mock.patch.object(load, "coins_resolve", stages.timed("identity", load.coins_resolve)),
+        mock.patch.object(load, "quotes_upsert", stages.timed("upsert", load.quotes_upsert)),
     ):
         t0 = time.perf_counter()
         run = services.run_normalize_and_upsert(run_id=run.pk)
@@ -276,7 +277,7 @@ def _peak_memory(*, env: dict, work: Path, rows: tuple[int, ...], skip: bool) ->
     """Peak resident memory of `run_etl --source legacy_csv` in a process of its own, per CSV size."""
     if skip:
         return []
-    from etl.market_universe import legacy_csv_write
+    from devtools.market_universe import legacy_csv_write
 
     results = []
     for count in rows:

@@ -3,7 +3,6 @@ from django.db import transaction
 
 from coins.caching import data_version_bump
 from coins.models import Coin, Quote, SourceListing
-from coins.services import listing_repoint
 from core.admin import ReadOnlyAdmin
 
 
@@ -30,24 +29,6 @@ class CoinAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         transaction.on_commit(data_version_bump)  # cached API pages show the coin's name and slug
-
-
-@admin.register(SourceListing)
-class SourceListingAdmin(admin.ModelAdmin):
-    """Fix a wrong match by choosing another coin: the listing becomes a manual match, kept by later runs."""
-
-    list_display = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence"]
-    list_filter = ["source", "match_rule", "confidence"]
-    search_fields = ["source_id", "symbol", "name", "coin__slug"]
-    autocomplete_fields = ["coin"]
-    fields = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence", "created_at", "updated_at"]
-    readonly_fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "created_at", "updated_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        listing_repoint(listing=obj, coin=form.cleaned_data["coin"])
 
 
 @admin.register(Quote)

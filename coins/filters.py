@@ -1,12 +1,13 @@
 import django_filters
 
-from coins.models import Quote, Source
+from coins.models import Quote
+from coins.sources import source_choices
 
 
 class QuoteFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
-    source = django_filters.ChoiceFilter(choices=Source.choices, help_text="Source the quote came from.")
+    source = django_filters.ChoiceFilter(choices=source_choices, help_text="Source the quote came from.")
     as_of_after = django_filters.IsoDateTimeFilter(
         field_name="as_of", lookup_expr="gte", help_text="Quotes at or after this ISO 8601 time."
     )

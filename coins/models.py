@@ -3,12 +3,6 @@ from django.db import models
 from coins.fields import NumericField
 
 
-class Source(models.TextChoices):
-    COINPAPRIKA = "coinpaprika", "CoinPaprika"
-    COINCAP = "coincap", "CoinCap"
-    LEGACY_CSV = "legacy_csv", "Legacy CSV"
-
-
 class Coin(models.Model):
     """One real asset, however many sources list it."""
 
@@ -34,7 +28,6 @@ class Coin(models.Model):
 
 
 class MatchRule(models.TextChoices):
-    EXACT_ID = "exact_id", "Existing listing (exact source id)"
     SYMBOL_NAME = "symbol_name", "Symbol and normalized name"
     SYMBOL_ONLY = "symbol_only", "Symbol only (best-ranked coin)"
     NEW_COIN = "new_coin", "No match: new coin"
@@ -44,7 +37,7 @@ class MatchRule(models.TextChoices):
 class SourceListing(models.Model):
     """How one source names one coin, and how sure we are that it is that coin."""
 
-    source = models.CharField(max_length=32, choices=Source.choices)
+    source = models.CharField(max_length=32, help_text="A source of the pipeline's registry (coins.sources).")
     source_id = models.CharField(max_length=200)
     coin = models.ForeignKey(Coin, on_delete=models.PROTECT, related_name="listings")
     symbol = models.CharField(max_length=40)
@@ -72,7 +65,7 @@ class Quote(models.Model):
     """A coin's market figures from one source at one moment (the upsert key)."""
 
     coin = models.ForeignKey(Coin, on_delete=models.PROTECT, related_name="quotes")
-    source = models.CharField(max_length=32, choices=Source.choices)
+    source = models.CharField(max_length=32, help_text="A source of the pipeline's registry (coins.sources).")
     as_of = models.DateTimeField(help_text="When the source says these values held (UTC).")
     price_usd = NumericField()
     market_cap_usd = NumericField(null=True, blank=True)

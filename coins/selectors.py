@@ -4,7 +4,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
-from coins.models import Coin, Quote, Source
+from coins.models import Coin, Quote
+from coins.sources import source_names
 
 
 def quotes_list() -> QuerySet[Quote]:
@@ -67,5 +68,5 @@ def coin_history(*, coin: Coin, per_source: int) -> QuerySet[Quote]:
 def _quotes_per_source(ids_of: Callable[[str], QuerySet]) -> QuerySet[Quote]:
     # One IN over a UNION is a primary-key semi-join; an OR of per-source INs would
     # make PostgreSQL test every quote of the coin against each.
-    first, *rest = (ids_of(source) for source in Source.values)
+    first, *rest = (ids_of(source) for source in source_names())
     return Quote.objects.filter(pk__in=first.union(*rest, all=True))

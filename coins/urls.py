@@ -1,6 +1,6 @@
 from django.urls import path
 
-from coins.views import CoinDetailView, CoinListView, QuoteListView
+from coins.apis import CoinDetailView, CoinListView, QuoteListView
 
 urlpatterns = [
     path("data", QuoteListView.as_view(), name="data"),

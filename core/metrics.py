@@ -38,8 +38,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from core.redis import redis_client
 
 
 logger = logging.getLogger(__name__)
@@ -55,13 +55,7 @@ _STORE_ERRORS = (redis.RedisError, sqlite3.Error, OSError)
 
 class _RedisStore:
     def __init__(self, *, url: str):
-        self.client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=_STORE_TIMEOUT_SECONDS,
-            socket_connect_timeout=_STORE_TIMEOUT_SECONDS,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self.client = redis_client(url=url, fail_fast_seconds=_STORE_TIMEOUT_SECONDS)
 
     def add(self, *, fields: dict[str, float]) -> None:
         # MULTI/EXEC: a scrape sees a request's count, bucket and seconds together or not at all.

@@ -23,6 +23,15 @@ from core.middleware import request_meta
 _PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal, "id": int}
 
 
+def page_size_parse(raw: str | None, *, default: int, maximum: int) -> int:
+    """The `page_size` parameter: absent means `default`; anything but a whole number from 1 to `maximum` is a 400."""
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationError({"page_size": [f"Must be a whole number from 1 to {maximum}."]})
+    return int(raw)
+
+
 class KeysetPagination(BasePagination):
     page_size = 100
     max_page_size = 1000
@@ -101,12 +110,7 @@ class KeysetPagination(BasePagination):
         ]
 
     def _page_size(self, request) -> int:
-        raw = request.query_params.get("page_size")
-        if raw is None:
-            return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            raise ValidationError({"page_size": [f"Must be a whole number from 1 to {self.max_page_size}."]})
-        return int(raw)
+        return page_size_parse(request.query_params.get("page_size"), default=self.page_size, maximum=self.max_page_size)
 
     def _cursor_decode(self, raw: str | None) -> dict | None:
         if not raw:
@@ -139,11 +143,8 @@ class NumberedPagination(PageNumberPagination):
     max_page_size = 500
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param, str(self.page_size))
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            message = f"Must be a whole number from 1 to {self.max_page_size}."
-            raise ValidationError({self.page_size_query_param: [message]})
-        return int(raw)
+        raw = request.query_params.get(self.page_size_query_param)
+        return page_size_parse(raw, default=self.page_size, maximum=self.max_page_size)
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

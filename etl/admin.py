@@ -3,9 +3,10 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceRun, Trigger
-from etl.services import etl_run_trigger
+from coins.models import SourceListing
 from core.admin import ReadOnlyAdmin
+from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceRun, Trigger
+from etl.services import QueueUnavailable, etl_run_trigger, listing_repoint
 
 
 class SourceRunInline(admin.TabularInline):
@@ -33,7 +34,12 @@ class EtlRunAdmin(ReadOnlyAdmin):
 
     def run_now_view(self, request):
         """The admin's "Run ETL now" button: queue a run, or point at the one already active."""
-        run, created = etl_run_trigger(trigger=Trigger.ADMIN, requested_by=request.user.get_username())
+        try:
+            run, created = etl_run_trigger(trigger=Trigger.ADMIN, requested_by=request.user.get_username())
+        except QueueUnavailable as exc:
+            self.message_user(request, f"Could not queue a run: {exc}. Try again once the broker is back.",
+                              messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:etl_etlrun_changelist"))
         if created:
             self.message_user(request, f"Queued run {run.pk}.", messages.SUCCESS)
         else:
@@ -67,3 +73,21 @@ class RejectedRecordAdmin(ReadOnlyAdmin):
     list_filter = ["source"]
     search_fields = ["source_key", "reason"]
     raw_id_fields = ["run"]
+
+
+@admin.register(SourceListing)
+class SourceListingAdmin(admin.ModelAdmin):
+    """Fix a wrong match by choosing another coin: the listing becomes a manual match, kept by later runs."""
+
+    list_display = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence"]
+    list_filter = ["source", "match_rule", "confidence"]
+    search_fields = ["source_id", "symbol", "name", "coin__slug"]
+    autocomplete_fields = ["coin"]
+    fields = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence", "created_at", "updated_at"]
+    readonly_fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        listing_repoint(listing=obj, coin=form.cleaned_data["coin"])

@@ -97,6 +97,13 @@ class SourceRun(models.Model):
     def __str__(self) -> str:
         return f"{self.source} in run {self.run_id}"
 
+    @property
+    def duration_seconds(self) -> float | None:
+        """Time spent extracting and loading (a queued source waits for the others; that is not counted)."""
+        if self.extract_seconds is None and self.load_seconds is None:
+            return None
+        return round((self.extract_seconds or 0) + (self.load_seconds or 0), 3)
+
 
 class Checkpoint(models.Model):
     """How far each source has been loaded and committed."""

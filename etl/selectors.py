@@ -91,7 +91,7 @@ def etl_stats(*, window: int = 100) -> dict:
             .select_related("run")
             .order_by("-id")[:window]
         )
-        durations = sorted((r.extract_seconds or 0) + (r.load_seconds or 0) for r in finished)
+        durations = sorted(r.duration_seconds or 0 for r in finished)
         last_run = SourceRun.objects.filter(source=source).select_related("run").order_by("-id").first()
         per_source[source] = {
             "last_run": _source_run_brief(last_run),

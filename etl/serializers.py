@@ -1,8 +1,9 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from etl.models import EtlRun, SourceRun
-from etl.sources.registry import source_names
+from core.params import ChoiceParam
+from etl.models import EtlRun, RunStatus, SourceRun, Trigger
+from etl.services import UnknownSource, sources_validate
 
 
 class RunTriggerInput(serializers.Serializer):
@@ -13,17 +14,15 @@ class RunTriggerInput(serializers.Serializer):
     full = serializers.BooleanField(required=False, default=False, help_text="Ignore checkpoints.")
 
     def validate_sources(self, value: list[str]) -> list[str]:
-        known = source_names()
-        unknown = [s for s in value if s not in known]
-        if unknown:
-            raise serializers.ValidationError(
-                f"Unknown source(s): {', '.join(unknown)}. Known sources: {', '.join(known)}."
-            )
+        try:
+            sources_validate(sources=value)
+        except UnknownSource as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         return value
 
 
 class SourceRunSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.SerializerMethodField()
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = SourceRun
@@ -33,11 +32,6 @@ class SourceRunSerializer(serializers.ModelSerializer):
             "duration_seconds", "started_at", "finished_at", "checkpoint_before", "checkpoint_after",
         ]
         read_only_fields = fields
-
-    def get_duration_seconds(self, obj: SourceRun) -> float | None:
-        if obj.extract_seconds is None and obj.load_seconds is None:
-            return None
-        return round((obj.extract_seconds or 0) + (obj.load_seconds or 0), 3)
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -66,3 +60,10 @@ class RunAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
     url = serializers.URLField()
     detail = serializers.CharField(required=False)
+
+
+class RunFilterSerializer(serializers.Serializer):
+    """The query parameters of GET /runs, other than paging."""
+
+    status = ChoiceParam(choices=RunStatus.choices, help_text="Only runs with this status.")
+    trigger = ChoiceParam(choices=Trigger.choices, help_text="Only runs fired this way.")

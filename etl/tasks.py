@@ -2,7 +2,7 @@
 
 import logging
 
-from celery import Task, chain, shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -61,9 +61,3 @@ def scheduled_run_task() -> None:
 def raw_records_prune_task() -> None:
     deleted = raw_records_prune(older_than_days=settings.RAW_RECORD_RETENTION_DAYS)
     logger.info("pruned %s raw records older than %s days", deleted, settings.RAW_RECORD_RETENTION_DAYS)
-
-
-def etl_run_enqueue(*, run_id: int, sources: list[str]) -> None:
-    """Send the run's chain: each source's extract in turn, then one normalize-and-upsert."""
-    steps = [extract_source_task.si(run_id=run_id, source=source) for source in sources]
-    chain(*steps, normalize_and_upsert_task.si(run_id=run_id)).apply_async()

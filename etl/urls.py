@@ -1,6 +1,6 @@
 from django.urls import path
 
-from etl.api import RunDetailView, RunEtlView, RunListView, StatsView
+from etl.apis import RunDetailView, RunEtlView, RunListView, StatsView
 
 urlpatterns = [
     path("run-etl", RunEtlView.as_view(), name="run-etl"),

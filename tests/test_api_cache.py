@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from coins.models import Coin, SourceListing
-from coins.services import listing_repoint
+from etl.services import listing_repoint
 from tests.factories import write_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the invalidation fires on commit

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from coins.models import Coin, Quote
-from etl import services
+from etl.services import load
 from etl.models import Checkpoint, EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
 from etl.services import etl_run_create, run_normalize_and_upsert, source_extract
 from tests.factories import write_csv
@@ -28,7 +28,7 @@ def run_etl(*args) -> SourceRun:
 
 def crash_on_second_batch():
     """The connection drops while the second batch is upserted, as when a worker or the database dies."""
-    real_upsert = services.quotes_upsert
+    real_upsert = load.quotes_upsert
     calls = []
 
     def upsert(**kwargs):
@@ -37,7 +37,7 @@ def crash_on_second_batch():
             raise ConnectionError("database went away")
         return real_upsert(**kwargs)
 
-    return mock.patch.object(services, "quotes_upsert", upsert)
+    return mock.patch.object(load, "quotes_upsert", upsert)
 
 
 def snapshot() -> list[tuple]:

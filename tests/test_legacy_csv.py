@@ -3,13 +3,13 @@ from decimal import Decimal
 
 import pytest
 
-from etl.sources.base import RecordRejected, SourceError
-from etl.sources.legacy_csv import LegacyCsvSource, column_map, to_quote
+from etl.sources.errors import RecordRejected, SourceError
+from etl.sources.legacy_csv import LegacyCsvReader, column_map, to_quote
 from tests.factories import write_csv
 
 
 def extract_all(path, checkpoint=None):
-    extraction = LegacyCsvSource(path=path).extract(checkpoint or {})
+    extraction = LegacyCsvReader(path=path).extract(checkpoint or {})
     items = list(extraction)
     return items, extraction.checkpoint
 
@@ -123,7 +123,7 @@ def test_extract_streams_in_constant_memory(tmp_path):
     path = write_csv(tmp_path / "c.csv", [f"C{i},1.5,1000,2024-01-01,x" for i in range(20_000)])
     tracemalloc.start()
     try:
-        count = sum(1 for _ in LegacyCsvSource(path=path).extract({}))
+        count = sum(1 for _ in LegacyCsvReader(path=path).extract({}))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

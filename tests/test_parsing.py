@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.parsing import fold_header, name_key, parse_decimal, parse_timestamp
+from etl.pipeline.keys import name_key
+from etl.sources.parsing import fold_header, parse_decimal, parse_timestamp
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,7 @@ def test_a_drf_token_authenticates_the_trigger(celery_queue):
 def test_an_unknown_source_is_a_400_listing_the_known_ones(celery_queue):
     response = staff_client().post("/run-etl", {"sources": ["binance"]}, format="json")
     assert response.status_code == 400
-    assert "Known sources: coinpaprika, coincap, legacy_csv" in response.json()["sources"][0]
+    assert "known sources: coinpaprika, coincap, legacy_csv" in response.json()["sources"][0].lower()
 
 
 @pytest.mark.django_db
@@ -190,10 +190,10 @@ def test_the_scheduled_task_starts_a_run_or_skips_while_one_is_active(celery_que
 @pytest.mark.django_db(transaction=True)  # the chain is sent when the run commits
 def test_a_broker_that_refuses_the_run_is_a_503_and_the_run_does_not_block_the_next(celery_queue):
     client = staff_client()
-    with mock.patch("etl.tasks.chain") as chain:
+    with mock.patch("etl.services.runs.chain") as chain:
         chain.return_value.apply_async.side_effect = ConnectionError("Error 111 connecting to redis")
         response = client.post("/run-etl", {}, format="json")
     assert response.status_code == 503 and "broker did not take the run" in response.json()["detail"]
     assert EtlRun.objects.get().status == RunStatus.FAILED
-    with mock.patch("etl.tasks.chain"):
+    with mock.patch("etl.services.runs.chain"):
         assert client.post("/run-etl", {}, format="json").status_code == 202

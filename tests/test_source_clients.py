@@ -9,10 +9,11 @@ import pytest
 import requests
 import responses
 
-from etl.http import HttpStats, RateLimiter, RetryPolicy, SourceHttp
+from etl.sources.http import HttpStats, RetryPolicy, SourceHttp
+from etl.sources.ratelimit import RateLimiter
 from etl.sources import coincap, coinpaprika
-from etl.sources.registry import source_get
-from etl.sources.base import RecordRejected, SourceError, SourceNotConfigured
+from etl.sources.registry import source_spec
+from etl.sources.errors import RecordRejected, SourceError, SourceNotConfigured
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPRIKA = "http://paprika.test/v1"
@@ -57,7 +58,7 @@ def api_settings(settings):
 def test_coinpaprika_maps_the_recorded_ticker_with_every_digit(api_settings):
     ticker = fixture_text("ticker_btc-bitcoin_2022-04-19.json")
     responses.get(f"{PAPRIKA}/tickers", body=f"[{ticker}]", content_type="application/json")
-    (item,) = list(source_get("coinpaprika").extract({}))
+    (item,) = list(source_spec("coinpaprika").extractor().extract({}))
     quote = coinpaprika.to_quote(item.payload)
     assert (quote.source_id, quote.symbol, quote.name, quote.rank) == ("btc-bitcoin", "BTC", "Bitcoin", 1)
     assert quote.as_of == datetime(2022, 4, 19, 15, 43, 22, tzinfo=UTC)
@@ -72,7 +73,7 @@ def test_coinpaprika_maps_the_recorded_ticker_with_every_digit(api_settings):
 def test_coinpaprika_sends_the_paid_key_bare(api_settings):
     api_settings.COINPAPRIKA_API_KEY = "paid-key"
     responses.get(f"{PAPRIKA}/tickers", json=[])
-    list(source_get("coinpaprika").extract({}))
+    list(source_spec("coinpaprika").extractor().extract({}))
     assert responses.calls[0].request.headers["Authorization"] == "paid-key"
 
 
@@ -88,7 +89,7 @@ def test_coincap_pages_until_a_short_page_and_keeps_string_digits(api_settings):
     for offset in (0, 3, 6):
         responses.get(f"{COINCAP}/assets", match=[responses.matchers.query_param_matcher(
             {"limit": "3", "offset": str(offset)})], json={"data": assets[offset:offset + 3], "timestamp": 1548077422286})
-    items = list(source_get("coincap").extract({}))
+    items = list(source_spec("coincap").extractor().extract({}))
     assert [i.source_key for i in items] == [a["id"] for a in assets]
     assert all(c.request.headers["Authorization"] == "Bearer test-key" for c in responses.calls)
     btc = coincap.to_quote(items[0].payload)
@@ -103,20 +104,20 @@ def test_coincap_pages_until_a_short_page_and_keeps_string_digits(api_settings):
 def test_coincap_v2_shutdown_message_fails_the_source_with_that_message(api_settings):
     responses.get(f"{COINCAP}/assets", body=fixture_text("v2_assets_deprecated_2025-04-16.json"))
     with pytest.raises(SourceError, match="message instead of assets: We are deprecating this version"):
-        list(source_get("coincap").extract({}))
+        list(source_spec("coincap").extractor().extract({}))
 
 
 def test_coincap_without_a_key_is_not_configured(api_settings):
     api_settings.COINCAP_API_KEY = ""
     with pytest.raises(SourceNotConfigured, match="COINCAP_API_KEY"):
-        source_get("coincap").extract({})
+        source_spec("coincap").extractor().extract({})
 
 
 @responses.activate
 def test_a_body_of_the_wrong_shape_fails_the_source(api_settings):
     responses.get(f"{PAPRIKA}/tickers", json={"error": "invalid parameters"})
     with pytest.raises(SourceError, match="error: invalid parameters"):
-        list(source_get("coinpaprika").extract({}))
+        list(source_spec("coinpaprika").extractor().extract({}))
 
 
 # --- record models -----------------------------------------------------------------------

@@ -11,8 +11,8 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from etl.source_fakes import coin_universe
-from etl.source_server import COINCAP_V2_MESSAGE, SourceServer, fault_spec_parse
+from devtools.source_fakes import coin_universe
+from devtools.source_server import COINCAP_V2_MESSAGE, SourceServer, fault_spec_parse
 
 # Copies of the recorded samples in shared/samples, kept with the tests so a clone runs them.
 SAMPLES = Path(__file__).resolve().parent / "fixtures"

@@ -3,16 +3,18 @@
 import time
 from unittest import mock
 
+from dataclasses import replace
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from coins.models import Coin, MatchRule, Quote, SourceListing
-from coins.services import listing_repoint
+from etl.services import listing_repoint
 from etl.models import EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
 from etl.services import etl_run_create, run_normalize_and_upsert, source_extract
-from etl.source_server import SourceServer
-from etl.sources import coinpaprika
+from devtools.source_server import SourceServer
+from etl.sources import coinpaprika, registry
 from tests.factories import write_csv
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +89,9 @@ def test_an_unchanged_rerun_writes_no_quotes(sources):
 
 def test_an_incremental_rerun_skips_items_sent_exactly_as_last_loaded(sources):
     run_etl()
-    with mock.patch("etl.sources.coinpaprika.to_quote", wraps=coinpaprika.to_quote) as validate:
+    validate = mock.Mock(wraps=coinpaprika.to_quote)
+    spied = tuple(replace(s, to_quote=validate) if s.name == "coinpaprika" else s for s in registry.SOURCES)
+    with mock.patch.object(registry, "SOURCES", spied):
         again = run_etl("--source", "coinpaprika")
     paprika = source_run(again, "coinpaprika")
     assert (paprika.read, paprika.unchanged, paprika.inserted, paprika.updated) == (300, 300, 0, 0)

@@ -8,16 +8,13 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl.http import SourceHttp
-from etl.normalize import QuoteRecord
-from etl.sources.base import (
-    Extraction,
-    RawItem,
-    SourceError,
-    SourceNotConfigured,
-    json_dumps_exact,
-    record_validate,
-)
+from django.conf import settings
+
+from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.sources.errors import SourceError, SourceNotConfigured
+from etl.sources.http import SourceHttp, source_http
+from etl.sources.payloads import json_dumps_exact, record_validate
+from etl.sources.spec import Extraction, SourceSpec
 from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "coincap"
@@ -28,7 +25,7 @@ _MAX_PAGES = 500
 class Asset(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=KEY_MAX_LENGTH)
     rank: Rank = None
     symbol: Symbol
     name: Name
@@ -64,23 +61,17 @@ def to_quote(payload: str) -> QuoteRecord:
     )
 
 
-class CoinCapSource:
-    name = NAME
-    snapshot = True
-
+class CoinCapClient:
     def __init__(self, *, base_url: str, api_key: str, page_size: int, http: SourceHttp):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.page_size = page_size
         self.http = http
 
-    def to_quote(self, payload: str) -> QuoteRecord:
-        return to_quote(payload)
-
     def extract(self, checkpoint: dict) -> Extraction:
         if not self.api_key:
             raise SourceNotConfigured(f"{NAME}: COINCAP_API_KEY is not set (CoinCap v3 requires a key)")
-        return Extraction(self._assets())
+        return Extraction(self._assets(), stats=self.http.stats)
 
     def _assets(self) -> Iterator[RawItem]:
         position, timestamp, first_ids = 0, None, set()
@@ -94,7 +85,7 @@ class CoinCapSource:
             first_ids.add(data[0].get("id") if data else None)
             for item in data:
                 yield RawItem(
-                    source_key=str(item.get("id", ""))[:200] if isinstance(item, dict) else "",
+                    source_key=str(item.get("id", ""))[:KEY_MAX_LENGTH] if isinstance(item, dict) else "",
                     position=position,
                     payload=json_dumps_exact({"timestamp": timestamp, "data": item}),
                 )
@@ -116,3 +107,17 @@ def _page(body: object) -> tuple[list, object]:
     if not isinstance(data, list):
         raise SourceError(f"{NAME}: expected data to be a list of assets, got {type(data).__name__}")
     return data, body.get("timestamp")
+
+
+def client_from_settings() -> CoinCapClient:
+    return CoinCapClient(
+        base_url=settings.COINCAP_BASE_URL,
+        api_key=settings.COINCAP_API_KEY,
+        page_size=settings.COINCAP_PAGE_SIZE,
+        http=source_http(
+            source=NAME, rate=settings.COINCAP_RATE_LIMIT, headers={"Authorization": f"Bearer {settings.COINCAP_API_KEY}"}
+        ),
+    )
+
+
+SPEC = SourceSpec(name=NAME, label="CoinCap", snapshot=True, to_quote=to_quote, extractor=client_from_settings)

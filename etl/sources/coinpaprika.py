@@ -4,15 +4,13 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl.http import SourceHttp
-from etl.normalize import QuoteRecord
-from etl.sources.base import (
-    Extraction,
-    RawItem,
-    SourceError,
-    json_dumps_exact,
-    record_validate,
-)
+from django.conf import settings
+
+from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.sources.errors import SourceError
+from etl.sources.http import SourceHttp, source_http
+from etl.sources.payloads import json_dumps_exact, record_validate
+from etl.sources.spec import Extraction, SourceSpec
 from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "coinpaprika"
@@ -32,7 +30,7 @@ class Quotes(BaseModel):
 class Ticker(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=KEY_MAX_LENGTH)
     name: Name
     symbol: Symbol
     rank: Rank = None
@@ -64,19 +62,13 @@ def to_quote(payload: str) -> QuoteRecord:
     )
 
 
-class CoinPaprikaSource:
-    name = NAME
-    snapshot = True
-
+class CoinPaprikaClient:
     def __init__(self, *, base_url: str, http: SourceHttp):
         self.base_url = base_url.rstrip("/")
         self.http = http
 
-    def to_quote(self, payload: str) -> QuoteRecord:
-        return to_quote(payload)
-
     def extract(self, checkpoint: dict) -> Extraction:
-        return Extraction(self._tickers())
+        return Extraction(self._tickers(), stats=self.http.stats)
 
     def _tickers(self) -> Iterator[RawItem]:
         body = self.http.get_json(f"{self.base_url}/tickers", params={"quotes": "USD"})
@@ -86,8 +78,20 @@ class CoinPaprikaSource:
             raise SourceError(f"{NAME}: expected a JSON array of tickers, got {type(body).__name__}")
         newest = None
         for position, item in enumerate(body):
-            key = str(item.get("id", ""))[:200] if isinstance(item, dict) else ""
+            key = str(item.get("id", ""))[:KEY_MAX_LENGTH] if isinstance(item, dict) else ""
             if isinstance(item, dict) and isinstance(item.get("last_updated"), str):
                 newest = max(newest or item["last_updated"], item["last_updated"])
             yield RawItem(source_key=key, position=position, payload=json_dumps_exact(item))
         return {"tickers": len(body), "newest_last_updated": newest}
+
+
+def client_from_settings() -> CoinPaprikaClient:
+    key = settings.COINPAPRIKA_API_KEY
+    return CoinPaprikaClient(
+        base_url=settings.COINPAPRIKA_BASE_URL,
+        # The paid plan takes the bare key, no "Bearer".
+        http=source_http(source=NAME, rate=settings.COINPAPRIKA_RATE_LIMIT, headers={"Authorization": key} if key else {}),
+    )
+
+
+SPEC = SourceSpec(name=NAME, label="CoinPaprika", snapshot=True, to_quote=to_quote, extractor=client_from_settings)

@@ -15,16 +15,14 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from etl.normalize import QuoteRecord
-from etl.parsing import fold_header, name_key
-from etl.sources.base import (
-    Extraction,
-    RawItem,
-    RecordRejected,
-    SourceError,
-    describe_validation_error,
-    load_json_object,
-)
+from django.conf import settings
+
+from etl.pipeline.keys import name_key
+from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.sources.errors import RecordRejected, SourceError
+from etl.sources.parsing import fold_header
+from etl.sources.payloads import describe_validation_error, load_json_object
+from etl.sources.spec import Extraction, SourceSpec
 from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "legacy_csv"
@@ -118,16 +116,9 @@ def to_quote(payload: str) -> QuoteRecord:
     )
 
 
-class LegacyCsvSource:
-    name = NAME
-    http = None
-    snapshot = False
-
+class LegacyCsvReader:
     def __init__(self, *, path: Path):
         self.path = Path(path)
-
-    def to_quote(self, payload: str) -> QuoteRecord:
-        return to_quote(payload)
 
     def extract(self, checkpoint: dict) -> Extraction:
         return Extraction(self._rows(checkpoint))
@@ -172,7 +163,7 @@ class LegacyCsvSource:
                 if not cells or not any(c.strip() for c in cells):
                     continue
                 yield RawItem(
-                    source_key=cells[symbol_index].strip()[:200] if symbol_index < len(cells) else "",
+                    source_key=cells[symbol_index].strip()[:KEY_MAX_LENGTH] if symbol_index < len(cells) else "",
                     position=first_line,
                     payload=_payload(cells, header),
                 )
@@ -223,3 +214,10 @@ def _payload(cells: list[str], header: list[str]) -> str:
         reason = f"row has {len(cells)} fields, the header has {len(header)}"
         return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
     return json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False, separators=(",", ":"))
+
+
+def reader_from_settings() -> LegacyCsvReader:
+    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH)
+
+
+SPEC = SourceSpec(name=NAME, label="Legacy CSV", snapshot=False, to_quote=to_quote, extractor=reader_from_settings)

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from etl.parsing import parse_decimal, parse_timestamp, symbol_key
+from etl.pipeline.keys import symbol_key
+from etl.pipeline.records import TEXT_MAX_LENGTH
+from etl.sources.parsing import parse_decimal, parse_timestamp
 
-# The columns' limits: a value past them would fail the whole batch's transaction, not one record.
-_MAX_TEXT = 200
+# The column's limit: a value past it would fail the whole batch's transaction, not one record.
 _MAX_RANK = 2**31 - 1
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9.\-_+$&*#@!]{0,39}")
 
@@ -49,8 +50,8 @@ def _rank(value: object) -> int | None:
 
 def _name(value: object) -> str:
     name = value.strip() if isinstance(value, str) else ""
-    if len(name) > _MAX_TEXT:
-        raise ValueError(f"longer than {_MAX_TEXT} characters: {name[:40]!r}...")
+    if len(name) > TEXT_MAX_LENGTH:
+        raise ValueError(f"longer than {TEXT_MAX_LENGTH} characters: {name[:40]!r}...")
     return name
 
 

@@ -3,7 +3,14 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from etl.models import RunStatus, SourceRun, Trigger
-from etl.services import etl_run_create, etl_run_fail, etl_run_trigger, run_normalize_and_upsert, source_extract
+from etl.services import (
+    QueueUnavailable,
+    etl_run_create,
+    etl_run_fail,
+    etl_run_trigger,
+    run_normalize_and_upsert,
+    source_extract,
+)
 
 EXIT_FAILED = 1
 EXIT_PARTIAL = 2
@@ -55,6 +62,8 @@ class Command(BaseCommand):
             run, created = etl_run_trigger(trigger=Trigger.CLI, sources=sources, full=full)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        except QueueUnavailable as exc:
+            raise CommandError(f"could not queue the run: {exc}; is the broker up?") from exc
         if created:
             self.stdout.write(f"queued run {run.pk}: {', '.join(run.sources)}")
         else:

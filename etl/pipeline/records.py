@@ -1,10 +1,16 @@
-"""The unified record every source maps its items to, and the hash that spots unchanged ones."""
+"""The records that flow through the pipeline: raw items as sources send them, staged rows, unified quotes."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from core.hashing import short_hash
+
+# The text columns' limits (RawRecord.source_key, SourceListing.source_id, Coin.name): a longer value
+# would fail its whole batch's transaction, so a source clips keys and rejects longer names.
+KEY_MAX_LENGTH = 200
+TEXT_MAX_LENGTH = 200
 
 # Fields whose values make up a quote's content; a change in any is an update.
 VALUE_FIELDS = (
@@ -17,6 +23,28 @@ VALUE_FIELDS = (
     "total_supply",
     "max_supply",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One item as a source sent it, before it is staged."""
+
+    source_key: str
+    position: int
+    payload: str  # JSON text of the item as received
+
+
+class StagedRecord(NamedTuple):
+    """A raw item as staged for this run (a RawRecord row), read back by the load stage."""
+
+    id: int
+    source_key: str
+    position: int
+    payload: str
+    content_hash: str
+
+
+STAGED_FIELDS = StagedRecord._fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from etl.market_universe import legacy_csv_write
+from devtools.market_universe import legacy_csv_write
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
-from etl.market_universe import REAL_COINS
+from devtools.market_universe import REAL_COINS
 
 
 @dataclass(frozen=True, slots=True)

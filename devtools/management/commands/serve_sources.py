@@ -2,7 +2,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from etl.source_server import FAULT_PARAMS, SourceServer, fault_spec_parse
+from devtools.source_server import FAULT_PARAMS, SourceServer, fault_spec_parse
 
 
 class Command(BaseCommand):

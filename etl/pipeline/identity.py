@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from coins.models import Coin, MatchRule, SourceListing
-from etl.normalize import QuoteRecord
-from etl.parsing import name_key
+from etl.pipeline.keys import name_key
+from etl.pipeline.records import QuoteRecord
 
 CONFIDENCE = {
     MatchRule.SYMBOL_NAME: Decimal("0.90"),

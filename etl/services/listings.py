@@ -1,4 +1,4 @@
-"""Writes to the served domain that people make (the pipeline's writes live in etl/)."""
+"""Listings that people fix: an operator re-points a source's listing at the right coin."""
 
 from decimal import Decimal
 

@@ -1,63 +1,15 @@
-"""The small face every source module shows the pipeline."""
+"""Stored payloads as JSON text with every digit kept, and their validation into a source's model."""
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from etl.normalize import QuoteRecord
-
-if TYPE_CHECKING:
-    from etl.http import SourceHttp
-
+from etl.sources.errors import RecordRejected
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class SourceError(Exception):
-    """The source as a whole failed (unreachable, wrong shape, missing columns); the message says why."""
-
-
-class SourceNotConfigured(SourceError):
-    """The source lacks a setting it needs (an API key, a file); reported, never a crash."""
-
-
-class RecordRejected(ValueError):
-    """One item failed validation; it is quarantined with this reason and the rest load."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawItem:
-    source_key: str
-    position: int
-    payload: str  # JSON text of the item as received
-
-
-class Extraction:
-    """A source's raw items; once iterated to the end, `checkpoint` holds the state to commit."""
-
-    def __init__(self, items: Iterator[RawItem]):
-        self._items = items
-        self.checkpoint: dict | None = None
-
-    def __iter__(self) -> Iterator[RawItem]:
-        self.checkpoint = yield from self._items
-
-
-class Source(Protocol):
-    name: str
-    http: "SourceHttp | None"  # the API sources' client, whose stats the run records
-    # Each fetch sends every item once, keyed by source_key (the APIs); a file of rows is not a snapshot.
-    snapshot: bool
-
-    def extract(self, checkpoint: dict) -> Extraction: ...
-
-    def to_quote(self, payload: str) -> QuoteRecord:
-        """Validate one stored payload and map it to the unified record, or raise RecordRejected."""
-        ...
 
 
 def record_validate(model: type[M], payload: str, labels: Callable[[str], str] = str) -> M:

@@ -5,8 +5,6 @@ ValueError with a message fit to show a user, so they can be property-tested.
 """
 
 import re
-import unicodedata
-from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -108,15 +106,3 @@ def _in_range(moment: datetime, raw: str) -> datetime:
 def fold_header(header: str) -> str:
     """A header compared the way the alias table is: case, spaces, underscores and punctuation ignored."""
     return re.sub(r"[^0-9a-z]", "", header.casefold())
-
-
-@lru_cache(maxsize=65536)
-def name_key(name: str) -> str:
-    """A coin name folded for matching: "Bitcoin Cash", "bitcoin-cash" and "BITCOIN  CASH" agree."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return "".join(ch for ch in stripped.casefold() if ch.isalnum())
-
-
-def symbol_key(symbol: str) -> str:
-    return symbol.strip().upper()

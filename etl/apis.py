@@ -1,7 +1,7 @@
 """The pipeline over HTTP: trigger a run, list and inspect runs, per-source statistics."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.generics import ListAPIView
@@ -12,9 +12,15 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.pagination import KeysetPagination
-from etl.models import EtlRun, RunStatus, Trigger
+from etl.models import EtlRun, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
-from etl.serializers import RunAcceptedSerializer, RunDetailSerializer, RunSerializer, RunTriggerInput
+from etl.serializers import (
+    RunAcceptedSerializer,
+    RunDetailSerializer,
+    RunFilterSerializer,
+    RunSerializer,
+    RunTriggerInput,
+)
 from etl.services import QueueUnavailable, etl_run_trigger
 
 
@@ -61,22 +67,14 @@ class RunListView(ListAPIView):
     serializer_class = RunSerializer
     pagination_class = RunPagination
 
-    @extend_schema(parameters=[
-        OpenApiParameter("status", enum=RunStatus.values), OpenApiParameter("trigger", enum=Trigger.values),
-    ])
+    @extend_schema(parameters=[RunFilterSerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        errors = {
-            name: [f"Unknown {name} {params[name]!r}; use one of: {', '.join(choices)}."]
-            for name, choices in (("status", RunStatus.values), ("trigger", Trigger.values))
-            if params.get(name) and params[name] not in choices
-        }
-        if errors:
-            raise serializers.ValidationError(errors)
-        return etl_runs_list(status=params.get("status"), trigger=params.get("trigger"))
+        filters = RunFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return etl_runs_list(**filters.validated_data)
 
 
 class RunDetailView(APIView):

@@ -23,11 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from etl.source_fakes import MarketCoin, coin_universe, coincap_asset, coinpaprika_ticker, coins_repriced
+from etl.sources import coincap, coinpaprika
+from devtools.source_fakes import MarketCoin, coin_universe, coincap_asset, coinpaprika_ticker, coins_repriced
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("coinpaprika", "coincap")
+# The APIs this server speaks, named as the registry names them.
+SOURCES = (coinpaprika.NAME, coincap.NAME)
 DEFAULT_AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
 COINCAP_DEFAULT_LIMIT = 100
 COINCAP_MAX_LIMIT = 2000

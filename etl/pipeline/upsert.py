@@ -17,16 +17,15 @@ from django.db import connection
 from django.utils import timezone
 
 from coins.models import Quote
-from etl.models import RawRecord
 from core.hashing import short_hash
-from etl.normalize import VALUE_FIELDS, QuoteRecord
-from etl.sources.base import RawItem
+from etl.models import RawRecord
+from etl.pipeline.records import VALUE_FIELDS, QuoteRecord, RawItem
 
 _TABLE = Quote._meta.db_table
 _KEY = ("coin_id", "source", "as_of")
 _COLUMNS = (*_KEY, *VALUE_FIELDS, "run_id", "content_hash", "created_at", "updated_at")
-# SQLite takes at most 32,766 parameters a statement: 2,000 rows of 14 columns.
-_STATEMENT_ROWS = 2000
+# Rows per multi-row statement: SQLite takes at most 32,766 parameters, and a quote row has 15.
+STATEMENT_ROWS = 2000
 _UPDATED = (*VALUE_FIELDS, "run_id", "content_hash", "updated_at")
 # A row whose content did not change is left as it is: not rewritten, not counted as written.
 _ON_CONFLICT = (
@@ -62,8 +61,8 @@ def quotes_upsert(*, rows: Sequence[tuple[int, QuoteRecord]], run_id: int, now: 
     if connection.vendor == "postgresql":
         return _upsert_through_stage(rows, run_id=run_id, now=now)
     results = [
-        _upsert_by_statement(rows[start : start + _STATEMENT_ROWS], run_id=run_id, now=now)
-        for start in range(0, len(rows), _STATEMENT_ROWS)
+        _upsert_by_statement(rows[start : start + STATEMENT_ROWS], run_id=run_id, now=now)
+        for start in range(0, len(rows), STATEMENT_ROWS)
     ]
     return UpsertResult(
         inserted=sum(r.inserted for r in results),

@@ -1,0 +1,31 @@
+"""The pipeline's writes: runs, the extract and load stages, retention and listing fixes."""
+
+from etl.services.extract import source_extract
+from etl.services.listings import listing_repoint
+from etl.services.load import run_normalize_and_upsert
+from etl.services.retention import raw_records_prune
+from etl.services.runs import (
+    QueueUnavailable,
+    RunNoLongerActive,
+    UnknownSource,
+    etl_run_create,
+    etl_run_fail,
+    etl_run_finalize,
+    etl_run_trigger,
+    sources_validate,
+)
+
+__all__ = [
+    "QueueUnavailable",
+    "RunNoLongerActive",
+    "UnknownSource",
+    "etl_run_create",
+    "etl_run_fail",
+    "etl_run_finalize",
+    "etl_run_trigger",
+    "listing_repoint",
+    "raw_records_prune",
+    "run_normalize_and_upsert",
+    "source_extract",
+    "sources_validate",
+]
