@@ -16,7 +16,6 @@ import io
 import json
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys

@@ -7,7 +7,6 @@ from rest_framework.response import Response
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
 from coins.models import Coin
-from core.pagination import KeysetPagination, NumberedPagination
 from coins.selectors import coin_get, coins_latest_quotes_prefetch, coins_list, quotes_list
 from coins.serializers import (
     CoinDetailSerializer,
@@ -16,6 +15,7 @@ from coins.serializers import (
     CoinSerializer,
     QuoteSerializer,
 )
+from core.pagination import KeysetPagination, NumberedPagination
 
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 

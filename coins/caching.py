@@ -17,7 +17,6 @@ from django.core.cache import cache
 from rest_framework.response import Response
 
 from core.hashing import short_hash
-
 from core.middleware import request_meta
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def data_version_bump() -> None:
     """New data is committed: every cached page is out of date. A cache that is down is only logged."""
     try:
         cache.set(DATA_VERSION_KEY, time.time_ns(), timeout=None)
-    except Exception:  # noqa: BLE001 - the data is committed; a cold cache must not undo the run
+    except Exception:
         logger.exception("could not invalidate the API cache")
 
 
@@ -48,7 +47,7 @@ def response_cached(request, build: Callable[[], Response]) -> Response:
     try:
         key = f"kasparro:api:{data_version()}:{url}"
         data = cache.get(key)
-    except Exception:  # noqa: BLE001 - the cache is a shortcut: without it, answer from the database
+    except Exception:
         logger.warning("API cache unavailable; serving uncached", exc_info=True)
         return build()
     if data is None:
@@ -56,7 +55,7 @@ def response_cached(request, build: Callable[[], Response]) -> Response:
         if response.status_code == 200:
             try:
                 cache.set(key, response.data, seconds)
-            except Exception:  # noqa: BLE001 - as above
+            except Exception:
                 logger.warning("API cache unavailable; not stored", exc_info=True)
         response["X-Cache"] = "miss"
         return response

@@ -1,7 +1,6 @@
 """Readiness: the database and the broker answer; how fresh the data is, as the wiring says (`freshness`)."""
 
 import time
-
 from collections.abc import Callable
 
 from celery import current_app
@@ -10,7 +9,6 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
 
 BROKER_TIMEOUT_SECONDS = 2
 

@@ -10,16 +10,18 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from celery import current_task
 
 CONTEXT_FIELDS = ("request_id", "run_id", "source", "task_id")
 
-_context: ContextVar[dict[str, Any]] = ContextVar("kasparro_log_context", default={})
+# Read-only default: every change sets a new mapping, so no two contexts share one.
+_context: ContextVar[Mapping[str, Any]] = ContextVar("kasparro_log_context", default=MappingProxyType({}))
 
 
 @contextmanager

@@ -41,7 +41,6 @@ from prometheus_client.utils import floatToGoString
 
 from core.redis import redis_client
 
-
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = tuple(floatToGoString(b) for b in (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -171,7 +170,7 @@ class PartsCollector(Collector):
         for part, families in self.parts.items():
             try:
                 collected = list(families())
-            except Exception:  # noqa: BLE001 - one unreadable part must not hide the others
+            except Exception:
                 logger.exception("metrics: could not read %s", part)
                 up.add_metric([part], 0)
             else:

@@ -121,8 +121,9 @@ def legacy_csv_write(*, path: Path, rows: int, seed: int) -> int:
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
-        for written, row in enumerate(legacy_csv_rows(rows=rows, seed=seed), start=1):
+        for row in legacy_csv_rows(rows=rows, seed=seed):
             writer.writerow(row)
+            written += 1
     return written
 
 

@@ -165,7 +165,7 @@ def coinpaprika_ticker(*, coin: MarketCoin, as_of: datetime) -> dict[str, Any]:
 
 def coincap_asset(*, coin: MarketCoin) -> dict[str, Any]:
     """One item of CoinCap v3's `GET /v3/assets` `data`, every number a string."""
-    address = hashlib.sha1(coin.coincap_id.encode()).hexdigest()
+    address = hashlib.sha1(coin.coincap_id.encode(), usedforsecurity=False).hexdigest()
     vwap_ratio = Decimal(str(round(random.Random(coin.coincap_id).uniform(0.97, 1.03), 6)))
     return {
         "id": coin.coincap_id,

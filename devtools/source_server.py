@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from etl.sources import coincap, coinpaprika
 from devtools.source_fakes import MarketCoin, coin_universe, coincap_asset, coinpaprika_ticker, coins_repriced
+from etl.sources import coincap, coinpaprika
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ def etl_families() -> Iterator[Metric]:
     }
     age = GaugeMetricFamily("kasparro_etl_source_last_success_age_seconds",
                             "Seconds since the source last loaded successfully (+Inf: never).", labels=["source"])
-    last_success = {source: None for source in settings.ETL_SOURCES}
+    last_success = dict.fromkeys(settings.ETL_SOURCES)
     for total in totals:
         for outcome in _ROW_OUTCOMES:
             rows.add_metric([total["source"], outcome], total[outcome])

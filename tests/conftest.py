@@ -1,3 +1,4 @@
+import contextlib
 import uuid
 
 import pytest
@@ -45,10 +46,8 @@ def celery_queue():
     yield queue
     app.conf.task_default_queue = previous
     with app.connection_for_write() as conn:
-        try:
+        with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
             conn.default_channel.queue_purge(queue)
-        except Exception:  # noqa: BLE001 - a queue never declared has nothing to purge
-            pass
 
 
 @pytest.fixture

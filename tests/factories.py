@@ -1,6 +1,9 @@
-"""Small builders shared by the tests."""
+"""Small builders and runners shared by the tests: one helper per thing."""
 
+from io import StringIO
 from pathlib import Path
+
+from django.core.management import CommandError, call_command
 
 LEGACY_HEADER = "Ticker,Price,MarketCap,Date,Source"
 
@@ -12,3 +15,23 @@ def write_csv(path: Path, lines: list[str], *, header: str = LEGACY_HEADER, mode
         for line in lines:
             out.write(line + "\n")
     return path
+
+
+def run_etl(*args: str, check: bool = True):
+    """`manage.py run_etl ARGS` in this process, as an operator types it; returns the run it made.
+
+    A failed or partial run exits non-zero (CommandError); with check=False it is returned instead.
+    """
+    from etl.models import EtlRun
+
+    try:
+        call_command("run_etl", *args, stdout=StringIO())
+    except CommandError:
+        if check:
+            raise
+    return EtlRun.objects.latest("id")
+
+
+def source_run(run, source: str):
+    """The run's part for one source."""
+    return run.source_runs.get(source=source)

@@ -3,17 +3,14 @@
 from unittest import mock
 
 import pytest
-from django.core.management import call_command
 
 from coins.models import Coin, SourceListing
 from etl.services import listing_repoint
-from tests.factories import write_csv
+from tests.factories import run_etl, write_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the invalidation fires on commit
 
 
-def run_etl(*args) -> None:
-    call_command("run_etl", *args, stdout=mock.MagicMock())
 
 
 def test_a_repeated_page_comes_from_the_cache_with_its_own_request_meta(api_client, csv_path,

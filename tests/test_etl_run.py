@@ -2,14 +2,13 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.utils import timezone
 
 from coins.models import Coin, Quote
-from etl.services import load
 from etl.models import Checkpoint, EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
-from etl.services import etl_run_create, run_normalize_and_upsert, source_extract
-from tests.factories import write_csv
+from etl.services import etl_run_create, load, run_normalize_and_upsert, source_extract
+from tests.factories import run_etl, source_run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +20,9 @@ ROWS = [
 ]
 
 
-def run_etl(*args) -> SourceRun:
-    call_command("run_etl", *args, stdout=mock.MagicMock())
-    return SourceRun.objects.filter(source="legacy_csv").latest("id")
+def csv_run(*args: str) -> SourceRun:
+    """Run the ETL; the legacy CSV's part of that run."""
+    return source_run(run_etl(*args), "legacy_csv")
 
 
 def crash_on_second_batch():
@@ -46,7 +45,7 @@ def snapshot() -> list[tuple]:
 
 def test_a_run_loads_every_row_and_records_its_counts(csv_path):
     write_csv(csv_path, ROWS)
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.status, source_run.read, source_run.inserted, source_run.rejected) == ("succeeded", 4, 4, 0)
     assert source_run.run.status == RunStatus.SUCCEEDED and source_run.run.finished_at
     btc = Quote.objects.filter(coin__symbol="BTC").order_by("as_of")
@@ -57,7 +56,7 @@ def test_a_run_loads_every_row_and_records_its_counts(csv_path):
 
 def test_a_malformed_row_is_quarantined_and_the_rest_load(csv_path):
     write_csv(csv_path, [ROWS[0], "ETH,lots,1,2024-11-21,x", ROWS[1], "SOL,1,1,2024-11-21", ROWS[3]])
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.inserted, source_run.rejected) == (3, 2)
     rejected = {r.position: r for r in RejectedRecord.objects.filter(run=source_run.run)}
     assert rejected[3].reason == "Price: not a number: 'lots'" and rejected[3].source_key == "ETH"
@@ -69,9 +68,9 @@ def test_an_unchanged_rerun_writes_nothing_and_leaves_the_database_identical(csv
     write_csv(csv_path, ROWS)
     run_etl()
     before = snapshot()
-    incremental = run_etl()
+    incremental = csv_run()
     assert (incremental.read, incremental.inserted, incremental.updated) == (0, 0, 0)
-    full = run_etl("--full")
+    full = csv_run("--full")
     assert (full.read, full.inserted, full.updated, full.unchanged) == (4, 0, 0, 4)
     assert snapshot() == before
 
@@ -80,7 +79,7 @@ def test_a_changed_value_is_one_update(csv_path):
     write_csv(csv_path, ROWS)
     run_etl()
     write_csv(csv_path, [ROWS[0].replace("97000.12", "97000.13"), *ROWS[1:]])
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.read, source_run.inserted, source_run.updated, source_run.unchanged) == (4, 0, 1, 3)
     assert format(Quote.objects.get(coin__symbol="BTC", as_of__hour=0).price_usd, "f") == "97000.13"
 
@@ -89,14 +88,14 @@ def test_an_appended_file_loads_only_the_new_rows(csv_path):
     write_csv(csv_path, ROWS[:2])
     run_etl()
     write_csv(csv_path, ROWS[2:], mode="a")
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.read, source_run.inserted) == (2, 2)
     assert Quote.objects.count() == 4
 
 
 def test_the_same_key_twice_in_a_batch_keeps_the_later_row(csv_path):
     write_csv(csv_path, [ROWS[0], ROWS[0].replace("97000.12", "96999")])
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.inserted, source_run.rejected) == (1, 1)
     assert format(Quote.objects.get().price_usd, "f") == "96999"
     assert "superseded by the record at position 3" in RejectedRecord.objects.get().reason
@@ -114,7 +113,7 @@ def test_a_file_without_the_required_columns_fails_the_run_and_exits_non_zero(cs
 
 
 def test_an_unknown_source_is_refused(csv_path):
-    with pytest.raises(CommandError, match="unknown source.*known sources: coinpaprika, coincap, legacy_csv"):
+    with pytest.raises(CommandError, match=r"unknown source.*known sources: coinpaprika, coincap, legacy_csv"):
         run_etl("--source", "nope")
 
 
@@ -146,7 +145,7 @@ def test_a_crash_mid_load_keeps_the_checkpoint_and_the_next_run_completes_withou
     assert Quote.objects.count() == 2  # the first batch was committed
     assert not Checkpoint.objects.exists()  # ...but the checkpoint did not move
 
-    source_run = run_etl()
+    source_run = csv_run()
     assert (source_run.read, source_run.inserted, source_run.unchanged) == (4, 2, 2)
     assert Quote.objects.count() == 4
     assert Checkpoint.objects.get().state["offset"] == csv_path.stat().st_size

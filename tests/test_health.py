@@ -3,9 +3,9 @@ from unittest import mock
 import pytest
 from django.db.utils import OperationalError
 
+from core import health
 from etl.models import RunStatus
 from etl.services import etl_run_create
-from core import health
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ import pytest
 from django.db import connection
 
 from coins.models import Coin, MatchRule, SourceListing
-from etl.services import listing_repoint
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import QuoteRecord
+from etl.services import listing_repoint
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2024, 11, 21, tzinfo=UTC)

@@ -12,17 +12,17 @@ from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db.models import Count, Sum
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import metrics
+from core.logging import ContextFilter, JsonFormatter, log_context
 from etl.models import EtlRun, SourceRun, Trigger
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
-from core import metrics
-from core.logging import ContextFilter, JsonFormatter, log_context
-from tests.factories import write_csv
+from tests.factories import run_etl, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -73,11 +73,12 @@ def scrape(client: Client) -> dict[tuple, float]:
 
 
 def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
-    return samples.get((name, *sorted(labels.items())), 0.0)
+    """The sample's value; a sample missing from the scrape fails the test (it is not a zero)."""
+    key = (name, *sorted(labels.items()))
+    assert key in samples, f"{name}{labels} is not in the scrape"
+    return samples[key]
 
 
-def run_etl() -> None:
-    call_command("run_etl", stdout=StringIO())
 
 
 def test_etl_figures_equal_the_database(client, csv_path):

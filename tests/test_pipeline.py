@@ -5,7 +5,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
 from rest_framework.authtoken.models import Token
@@ -197,3 +197,36 @@ def test_a_broker_that_refuses_the_run_is_a_503_and_the_run_does_not_block_the_n
     assert EtlRun.objects.get().status == RunStatus.FAILED
     with mock.patch("etl.services.runs.chain"):
         assert client.post("/run-etl", {}, format="json").status_code == 202
+
+
+def broker_down():
+    """The broker refuses the chain, as when Redis is down."""
+    refused = mock.patch("etl.services.runs.chain")
+    chain = refused.start()
+    chain.return_value.apply_async.side_effect = ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+    return refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_button_says_the_broker_is_down_instead_of_a_500(client, celery_queue):
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    refused = broker_down()
+    try:
+        response = client.post("/admin/etl/etlrun/run-now/", follow=True)
+    finally:
+        refused.stop()
+    assert response.status_code == 200
+    assert "Could not queue a run" in " ".join(str(m) for m in response.context["messages"])
+    assert EtlRun.objects.get().status == RunStatus.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_etl_queue_says_the_broker_is_down_and_exits_non_zero(celery_queue):
+    refused = broker_down()
+    try:
+        with pytest.raises(CommandError, match="could not queue the run: the broker did not take the run") as failed:
+            call_command("run_etl", "--queue", stdout=mock.MagicMock())
+    finally:
+        refused.stop()
+    assert failed.value.returncode == 1
+    assert EtlRun.objects.get().status == RunStatus.FAILED

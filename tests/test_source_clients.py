@@ -9,11 +9,11 @@ import pytest
 import requests
 import responses
 
+from etl.sources import coincap, coinpaprika
+from etl.sources.errors import RecordRejected, SourceError, SourceNotConfigured
 from etl.sources.http import HttpStats, RetryPolicy, SourceHttp
 from etl.sources.ratelimit import RateLimiter
-from etl.sources import coincap, coinpaprika
 from etl.sources.registry import source_spec
-from etl.sources.errors import RecordRejected, SourceError, SourceNotConfigured
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPRIKA = "http://paprika.test/v1"
@@ -164,7 +164,7 @@ def test_coincap_model_rejects_bad_records_naming_the_field(overrides, reason):
 def test_a_renamed_field_is_a_rejection_naming_the_missing_field():
     data = json.loads(asset())
     data["data"]["price_usd"] = data["data"].pop("priceUsd")
-    with pytest.raises(RecordRejected, match="data.priceUsd: Field required"):
+    with pytest.raises(RecordRejected, match=r"data\.priceUsd: Field required"):
         coincap.to_quote(json.dumps(data))
 
 
@@ -225,7 +225,7 @@ def test_giving_up_says_why_and_how_often():
 def test_other_4xx_answers_are_final():
     responses.get("http://s.test/x", status=401, json={"error": "invalid key"})
     http = client()
-    with pytest.raises(SourceError, match="HTTP 401 .*invalid key"):
+    with pytest.raises(SourceError, match=r"HTTP 401 .*invalid key"):
         http.get_json("http://s.test/x")
     assert http.stats.requests == 1
 

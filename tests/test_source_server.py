@@ -1,5 +1,6 @@
 """The local CoinPaprika/CoinCap server: the recorded shapes, paging, auth, determinism and every fault kind."""
 
+import itertools
 import json
 import threading
 import time
@@ -185,7 +186,7 @@ def test_two_fetches_are_identical_until_ticked(server):
 def test_advance_moves_the_moment_on_every_request():
     with SourceServer(port=0, coins=3, seed=1, advance=True) as server:
         stamps = [coincap(server).json()["timestamp"] for _ in range(3)]
-    assert [b - a for a, b in zip(stamps, stamps[1:])] == [60_000, 60_000]
+    assert [b - a for a, b in itertools.pairwise(stamps)] == [60_000, 60_000]
 
 
 def test_change_prices_moves_that_fraction_of_coins(server):
@@ -351,5 +352,5 @@ def test_requests_are_counted_per_source_and_route(server):
 
 def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError):
-        SourceServer(port=0, coins=1, seed=1).url
+        _ = SourceServer(port=0, coins=1, seed=1).url
 

@@ -1,21 +1,18 @@
 """All three sources end to end against the local source server, faults included."""
 
 import time
+from dataclasses import replace
 from unittest import mock
 
-from dataclasses import replace
-
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 
 from coins.models import Coin, MatchRule, Quote, SourceListing
-from etl.services import listing_repoint
-from etl.models import EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
-from etl.services import etl_run_create, run_normalize_and_upsert, source_extract
 from devtools.source_server import SourceServer
+from etl.models import RejectedRecord, RunStatus, SourceRun, Trigger
+from etl.services import etl_run_create, listing_repoint, run_normalize_and_upsert, source_extract
 from etl.sources import coinpaprika, registry
-from tests.factories import write_csv
+from tests.factories import run_etl, source_run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -42,20 +39,12 @@ def sources(server, csv_path, settings):
     return server
 
 
-def run_etl(*args) -> EtlRun:
-    try:
-        call_command("run_etl", *args, stdout=mock.MagicMock())
-    except CommandError:
-        pass  # partial and failed runs exit non-zero; the tests read the run
-    return EtlRun.objects.latest("id")
 
 
-def source_run(run: EtlRun, source: str) -> SourceRun:
-    return SourceRun.objects.get(run=run, source=source)
 
 
 def test_all_three_sources_load_and_btc_is_one_coin_with_three_listings(sources, api_client):
-    run = run_etl()
+    run = run_etl(check=False)
     assert run.status == RunStatus.SUCCEEDED
     assert source_run(run, "coinpaprika").inserted == 300
     # Three full pages of 100, then the empty page that ends the walk.
@@ -68,7 +57,7 @@ def test_all_three_sources_load_and_btc_is_one_coin_with_three_listings(sources,
 
 
 def test_colliding_symbols_stay_separate_coins(sources):
-    run_etl()
+    run_etl(check=False)
     universe = {}
     for coin in sources.coins:
         universe.setdefault(coin.symbol, set()).add(coin.name)
@@ -79,33 +68,33 @@ def test_colliding_symbols_stay_separate_coins(sources):
 
 
 def test_an_unchanged_rerun_writes_no_quotes(sources):
-    run_etl()
+    run_etl(check=False)
     before = list(Quote.objects.order_by("id").values_list())
-    again = run_etl("--full")
+    again = run_etl("--full", check=False)
     for name in ("coinpaprika", "coincap", "legacy_csv"):
         assert (source_run(again, name).inserted, source_run(again, name).updated) == (0, 0), name
     assert list(Quote.objects.order_by("id").values_list()) == before
 
 
 def test_an_incremental_rerun_skips_items_sent_exactly_as_last_loaded(sources):
-    run_etl()
+    run_etl(check=False)
     validate = mock.Mock(wraps=coinpaprika.to_quote)
     spied = tuple(replace(s, to_quote=validate) if s.name == "coinpaprika" else s for s in registry.SOURCES)
     with mock.patch.object(registry, "SOURCES", spied):
-        again = run_etl("--source", "coinpaprika")
+        again = run_etl("--source", "coinpaprika", check=False)
     paprika = source_run(again, "coinpaprika")
     assert (paprika.read, paprika.unchanged, paprika.inserted, paprika.updated) == (300, 300, 0, 0)
     assert validate.call_count == 0  # not validated, resolved or upserted again
 
 
 def test_changed_prices_are_updates_and_a_new_timestamp_is_new_rows(sources):
-    run_etl()
+    run_etl(check=False)
     sources.change_prices(fraction=0.1, seed=3)
-    changed = run_etl("--source", "coinpaprika")
+    changed = run_etl("--source", "coinpaprika", check=False)
     assert source_run(changed, "coinpaprika").updated == 30
     assert source_run(changed, "coinpaprika").inserted == 0
     sources.tick(minutes=60)
-    later = run_etl("--source", "coincap")
+    later = run_etl("--source", "coincap", check=False)
     assert source_run(later, "coincap").inserted == 300
 
 
@@ -124,7 +113,7 @@ def test_changed_prices_are_updates_and_a_new_timestamp_is_new_rows(sources):
 def test_transient_faults_are_retried_and_the_source_loads(sources, fault, params, retries, throttled):
     sources.set_fault("coincap", fault, **params)
     started = time.monotonic()
-    run = run_etl("--source", "coincap")
+    run = run_etl("--source", "coincap", check=False)
     coincap = source_run(run, "coincap")
     assert (run.status, coincap.inserted) == (RunStatus.SUCCEEDED, 300), coincap.error
     assert (coincap.http_retries, coincap.http_throttled) == (retries, throttled)
@@ -134,7 +123,7 @@ def test_transient_faults_are_retried_and_the_source_loads(sources, fault, param
 
 def test_a_source_that_keeps_failing_is_recorded_and_the_others_load(sources):
     sources.set_fault("coinpaprika", "status", code=502)
-    run = run_etl()
+    run = run_etl(check=False)
     paprika = source_run(run, "coinpaprika")
     assert run.status == RunStatus.PARTIAL
     assert paprika.status == "failed" and "HTTP 502" in paprika.error and "gave up after 4 attempts" in paprika.error
@@ -143,17 +132,17 @@ def test_a_source_that_keeps_failing_is_recorded_and_the_others_load(sources):
 
 
 def test_a_failed_source_loses_nothing_already_stored(sources):
-    run_etl()
+    run_etl(check=False)
     stored = Quote.objects.filter(source="coinpaprika").count()
     sources.set_fault("coinpaprika", "not_json")
-    run = run_etl()
+    run = run_etl(check=False)
     assert "not JSON" in source_run(run, "coinpaprika").error
     assert Quote.objects.filter(source="coinpaprika").count() == stored
 
 
 def test_a_renamed_field_quarantines_every_record_and_fails_the_source(sources):
     sources.set_fault("coincap", "rename_field", field="priceUsd", to="price_usd")
-    run = run_etl()
+    run = run_etl(check=False)
     coincap = source_run(run, "coincap")
     assert run.status == RunStatus.PARTIAL
     assert coincap.status == "failed" and "every record was rejected" in coincap.error
@@ -163,18 +152,18 @@ def test_a_renamed_field_quarantines_every_record_and_fails_the_source(sources):
 
 def test_the_retired_v2_api_fails_the_source_with_its_message(sources, settings):
     settings.COINCAP_BASE_URL = sources.coincap_url.replace("/v3", "/v2")
-    run = run_etl("--source", "coincap")
+    run = run_etl("--source", "coincap", check=False)
     assert "We are deprecating this version" in source_run(run, "coincap").error
 
 
 def test_a_manual_repoint_survives_the_next_run(sources):
-    run_etl()
+    run_etl(check=False)
     listing = SourceListing.objects.get(source="coincap", source_id="ethereum")
     ethereum = listing.coin
     other = Coin.objects.create(slug="ether-manual", symbol="ETH", name="Ether (manual)", name_key="ethermanual")
     listing_repoint(listing=listing, coin=other)
     sources.tick(minutes=60)
-    run_etl("--source", "coincap")
+    run_etl("--source", "coincap", check=False)
     listing.refresh_from_db()
     assert (listing.coin_id, listing.match_rule) == (other.pk, MatchRule.MANUAL)
     assert Quote.objects.filter(coin=other, source="coincap", as_of=sources.as_of).exists()

@@ -60,7 +60,7 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
         status, error = SourceStatus.NOT_CONFIGURED, str(exc)
     except SourceError as exc:
         status, error = SourceStatus.FAILED, str(exc)
-    except Exception as exc:  # noqa: BLE001 - any fault of one source must not stop the others
+    except Exception as exc:
         logger.exception("source %s failed in run %s", source, run_id)
         status, error = SourceStatus.FAILED, f"{type(exc).__name__}: {exc}"
     else:

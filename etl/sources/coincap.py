@@ -6,9 +6,8 @@ the page's timestamp is when the asset's figures held.
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
 from etl.sources.errors import SourceError, SourceNotConfigured

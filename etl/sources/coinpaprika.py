@@ -2,9 +2,8 @@
 
 from collections.abc import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from django.conf import settings
+from pydantic import BaseModel, ConfigDict, Field
 
 from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
 from etl.sources.errors import SourceError

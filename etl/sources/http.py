@@ -44,7 +44,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter, so workers that failed together retry apart."""
-        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_seconds * 2**attempt))
+        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_seconds * 2**attempt))  # noqa: S311 - jitter
 
     @classmethod
     def from_settings(cls) -> "RetryPolicy":

@@ -13,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from django.conf import settings
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from etl.pipeline.keys import name_key
 from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem

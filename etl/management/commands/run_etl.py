@@ -17,7 +17,10 @@ EXIT_PARTIAL = 2
 
 
 class Command(BaseCommand):
-    help = "Run the ETL in the foreground: extract each source, normalize, upsert. Exits 1 if the run failed, 2 if partial."
+    help = (
+        "Run the ETL in the foreground: extract each source, normalize, upsert. "
+        "Exits 1 if the run failed, 2 if partial."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -31,7 +34,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, sources: list[str] | None, full: bool, replay: int | None, queue: bool, **options):
         if queue:
-            return self._queue(sources=sources, full=full)
+            self._queue(sources=sources, full=full)
+            return
         try:
             run, created = etl_run_create(trigger=Trigger.CLI, sources=sources, full=full, replay_of=replay)
         except ValueError as exc:  # an unknown source, or a run with nothing to replay
