@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test install migrate clean up down logs bench-etl
+.PHONY: run test test-fast lint install migrate clean up down logs bench-etl
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -26,6 +26,16 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked slow (real workers, gunicorn, make run): for the edit-test loop.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Lint and format (ruff), and the import contracts between layers (import-linter, pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var staticfiles

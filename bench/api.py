@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     # The machine may be shared: what else was running shows in the load average before the bench adds its own.
     load_average = [round(load, 2) for load in os.getloadavg()]
-    os.environ.update(SERVER_ENV, DATABASE_URL=args.database_url, REDIS_URL=args.redis_url,
-                      DJANGO_SETTINGS_MODULE="kasparro.settings")
+    os.environ.update(
+        SERVER_ENV, DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, DJANGO_SETTINGS_MODULE="kasparro.settings"
+    )
     _database_ensure(args.database_url)
     import django
 
@@ -109,9 +110,16 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "config": {
-            "coins": args.coins, "timestamps": args.timestamps, "quotes": quotes, "page_size": PAGE_SIZE,
-            "duration_seconds": args.duration, "connections": args.connections, "client": client,
-            "web_concurrency": chosen, "cpus": os.cpu_count(), "floor_threads": FLOOR_THREADS,
+            "coins": args.coins,
+            "timestamps": args.timestamps,
+            "quotes": quotes,
+            "page_size": PAGE_SIZE,
+            "duration_seconds": args.duration,
+            "connections": args.connections,
+            "client": client,
+            "web_concurrency": chosen,
+            "cpus": os.cpu_count(),
+            "floor_threads": FLOOR_THREADS,
             "load_average_at_start": load_average,
         },
         "workers_sweep": sweep,
@@ -143,8 +151,12 @@ def _parse_args(argv):
     parser.add_argument("--timestamps", type=int, default=100)
     parser.add_argument("--duration", type=float, default=10, help="seconds per scenario and connection count")
     parser.add_argument("--connections", type=_int_list, default=[8, 32])
-    parser.add_argument("--workers", type=_int_list, default=[2, 3, 4],
-                        help="WEB_CONCURRENCY values to try on /data; the fastest serves the run")
+    parser.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[2, 3, 4],
+        help="WEB_CONCURRENCY values to try on /data; the fastest serves the run",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--skip-load", action="store_true", help="use the database's rows as they are")
@@ -222,7 +234,7 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
     for name, _ in secondary:
         cursor.execute(f'DROP INDEX "{name}"')
     cursor.execute(
-        "INSERT INTO etl_etlrun (status, trigger, sources, \"full\", requested_by, error, created_at,"
+        'INSERT INTO etl_etlrun (status, trigger, sources, "full", requested_by, error, created_at,'
         " started_at, finished_at, heartbeat_at)"
         " VALUES ('succeeded', 'cli', %s, false, 'bench', '', now(), now(), now(), now()) RETURNING id",
         [json.dumps(SOURCES)],
@@ -277,15 +289,20 @@ def scenarios_build(cursor) -> tuple[list[dict], int]:
     )
     newest, symbol, slug = cursor.fetchone()
     deep_offset = min(DEEP_PAGES * PAGE_SIZE, total - PAGE_SIZE - 1)
-    cursor.execute("SELECT as_of, id FROM coins_quote ORDER BY as_of DESC, id DESC OFFSET %s LIMIT 2",
-                   [deep_offset - 1])
+    cursor.execute(
+        "SELECT as_of, id FROM coins_quote ORDER BY as_of DESC, id DESC OFFSET %s LIMIT 2", [deep_offset - 1]
+    )
     (deep_as_of, deep_id), (_, deep_first_id) = cursor.fetchall()
     window = {"as_of_after": _iso(newest - timedelta(hours=10)), "as_of_before": _iso(newest - timedelta(hours=5))}
     deep = {"cursor": cursor_encode(ordering="-as_of", as_of=deep_as_of, row_id=deep_id)}
     return [
         {"name": "data_first", "path": "/data"},
-        {"name": "data_deep", "path": "/data?" + urlencode(deep), "first_id": deep_first_id,
-         "note": f"page {deep_offset // PAGE_SIZE + 1}, after {deep_offset:,} rows"},
+        {
+            "name": "data_deep",
+            "path": "/data?" + urlencode(deep),
+            "first_id": deep_first_id,
+            "note": f"page {deep_offset // PAGE_SIZE + 1}, after {deep_offset:,} rows",
+        },
         {"name": "data_symbol", "path": "/data?" + urlencode({"symbol": symbol})},
         {"name": "data_time_range", "path": "/data?" + urlencode(window)},
         {"name": "data_1_row", "path": "/data?page_size=1", "note": "what the stack costs before any row"},
@@ -361,8 +378,11 @@ def plan_quote_scans(cursor, sql: str) -> list[str]:
 
 
 def _bitmap_indexes(node) -> list[str]:
-    return [name for child in node.get("Plans", ())
-            for name in ([child["Index Name"]] if child["Node Type"] == "Bitmap Index Scan" else _bitmap_indexes(child))]
+    return [
+        name
+        for child in node.get("Plans", ())
+        for name in ([child["Index Name"]] if child["Node Type"] == "Bitmap Index Scan" else _bitmap_indexes(child))
+    ]
 
 
 def sql_floor(database_url: str, statements: list[str], *, threads: int, seconds: float) -> dict:
@@ -408,11 +428,16 @@ def sql_floor(database_url: str, statements: list[str], *, threads: int, seconds
 def web_server(*, workers: int):
     """`bin/entrypoint web` on a free port with production settings; yields its base URL."""
     port = _port_free()
-    env = {**os.environ, **SERVER_ENV, "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-           "PYTHON": sys.executable}
+    env = {**os.environ, **SERVER_ENV, "PORT": str(port), "WEB_CONCURRENCY": str(workers), "PYTHON": sys.executable}
     with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen([str(ROOT / "bin" / "entrypoint"), "web"], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [str(ROOT / "bin" / "entrypoint"), "web"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _server_wait(server, base + "/health", log)
@@ -458,8 +483,15 @@ _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 def _wrk(url: str, *, connections: int, seconds: float) -> dict:
     # One thread: wrk shares the two cores with gunicorn and PostgreSQL, and one epoll loop is plenty.
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-               f"--timeout={REQUEST_TIMEOUT_SECONDS}s", url]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        f"--timeout={REQUEST_TIMEOUT_SECONDS}s",
+        url,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
 
     def latency(percentile: str) -> float:
@@ -473,7 +505,8 @@ def _wrk(url: str, *, connections: int, seconds: float) -> dict:
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "errors": (int(failed.group(1)) if failed else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+        "errors": (int(failed.group(1)) if failed else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
     }
 
 
@@ -545,18 +578,34 @@ def targets_check(scenarios: dict[str, dict], *, connections: int) -> list[dict]
     first, deep = scenarios["data_first"]["http"][str(connections)], scenarios["data_deep"]["http"][str(connections)]
     # Cost per request is the inverse of throughput at a fixed connection count; p50 says the same less steadily.
     cost_ratio = _ratio(first["rps"], deep["rps"])
-    seq_scans = [f"{name}: {scan}" for name, s in scenarios.items() for plan in s["plans"] for scan in plan
-                 if scan.startswith("Seq Scan")]
+    seq_scans = [
+        f"{name}: {scan}"
+        for name, s in scenarios.items()
+        for plan in s["plans"]
+        for scan in plan
+        if scan.startswith("Seq Scan")
+    ]
     return [
-        {"target": f"deep page costs <= {TARGET_DEEP_RATIO}x the first ({connections} conns)",
-         "measured": f"{cost_ratio:.2f}x by req/s, {_ratio(deep['p50_ms'], first['p50_ms']):.2f}x by p50",
-         "pass": cost_ratio <= TARGET_DEEP_RATIO},
-        {"target": f"/data >= {TARGET_RPS} req/s at {connections} conns",
-         "measured": f"{first['rps']:.0f} req/s", "pass": first["rps"] >= TARGET_RPS},
-        {"target": f"/data p99 < {TARGET_P99_MS} ms at {connections} conns",
-         "measured": f"{first['p99_ms']:.1f} ms", "pass": first["p99_ms"] < TARGET_P99_MS},
-        {"target": "no Seq Scan on coins_quote",
-         "measured": "; ".join(seq_scans) or "index scans only", "pass": not seq_scans},
+        {
+            "target": f"deep page costs <= {TARGET_DEEP_RATIO}x the first ({connections} conns)",
+            "measured": f"{cost_ratio:.2f}x by req/s, {_ratio(deep['p50_ms'], first['p50_ms']):.2f}x by p50",
+            "pass": cost_ratio <= TARGET_DEEP_RATIO,
+        },
+        {
+            "target": f"/data >= {TARGET_RPS} req/s at {connections} conns",
+            "measured": f"{first['rps']:.0f} req/s",
+            "pass": first["rps"] >= TARGET_RPS,
+        },
+        {
+            "target": f"/data p99 < {TARGET_P99_MS} ms at {connections} conns",
+            "measured": f"{first['p99_ms']:.1f} ms",
+            "pass": first["p99_ms"] < TARGET_P99_MS,
+        },
+        {
+            "target": "no Seq Scan on coins_quote",
+            "measured": "; ".join(seq_scans) or "index scans only",
+            "pass": not seq_scans,
+        },
     ]
 
 
@@ -567,19 +616,30 @@ def _ratio(numerator: float, denominator: float) -> float:
 def report_print(result: dict) -> None:
     config, out = result["config"], sys.stderr
     floor_threads, connections = str(config["floor_threads"]), [str(c) for c in config["connections"]]
-    print(f"\n{config['quotes']:,} quotes, {config['page_size']} a page; gunicorn WEB_CONCURRENCY="
-          f"{config['web_concurrency']} on {config['cpus']} CPUs; load by {config['client']}, "
-          f"{config['duration_seconds']:g} s a row; load average before the run "
-          f"{' '.join(map(str, config['load_average_at_start']))}. Latencies in ms.\n", file=out)
-    header = (f"{'':<16}{'':>5}{'':>4} | {'SQL floor, 1 conn':^23} | {'SQL, ' + floor_threads + ' thr':^16} |"
-              + "".join(f" {'HTTP, ' + c + ' conns':^24} |" for c in connections) + " web cost")
-    sub = (f"{'endpoint':<16}{'rows':>5}{'sql':>4} | {'p50':>6}{'p99':>7}{'rows/s':>10} | {'req/s':>7}{'rows/s':>9} |"
-           + f" {'req/s':>8}{'p50':>8}{'p99':>8} |" * len(connections) + " x SQL")
+    print(
+        f"\n{config['quotes']:,} quotes, {config['page_size']} a page; gunicorn WEB_CONCURRENCY="
+        f"{config['web_concurrency']} on {config['cpus']} CPUs; load by {config['client']}, "
+        f"{config['duration_seconds']:g} s a row; load average before the run "
+        f"{' '.join(map(str, config['load_average_at_start']))}. Latencies in ms.\n",
+        file=out,
+    )
+    header = (
+        f"{'':<16}{'':>5}{'':>4} | {'SQL floor, 1 conn':^23} | {'SQL, ' + floor_threads + ' thr':^16} |"
+        + "".join(f" {'HTTP, ' + c + ' conns':^24} |" for c in connections)
+        + " web cost"
+    )
+    sub = (
+        f"{'endpoint':<16}{'rows':>5}{'sql':>4} | {'p50':>6}{'p99':>7}{'rows/s':>10} | {'req/s':>7}{'rows/s':>9} |"
+        + f" {'req/s':>8}{'p50':>8}{'p99':>8} |" * len(connections)
+        + " x SQL"
+    )
     print(header, sub, "-" * len(sub), sep="\n", file=out)
     for name, s in result["scenarios"].items():
         one, many = s["floor"]["1"], s["floor"][floor_threads]
-        line = (f"{name:<16}{one['rows']:>5}{len(s['sql']):>4} | {one['p50_ms']:>6.2f}{one['p99_ms']:>7.2f}"
-                f"{one['rows_per_second']:>10,.0f} | {many['rps']:>7,.0f}{many['rows_per_second']:>9,.0f} |")
+        line = (
+            f"{name:<16}{one['rows']:>5}{len(s['sql']):>4} | {one['p50_ms']:>6.2f}{one['p99_ms']:>7.2f}"
+            f"{one['rows_per_second']:>10,.0f} | {many['rps']:>7,.0f}{many['rows_per_second']:>9,.0f} |"
+        )
         for c in connections:
             h = s["http"][c]
             line += f" {h['rps']:>8,.0f}{h['p50_ms']:>8.2f}{h['p99_ms']:>8.2f} |"
@@ -593,9 +653,13 @@ def report_print(result: dict) -> None:
         note = f" ({s['note']})" if "note" in s else ""
         print(f"{name:<16} {s['path'][:70]}{note}\n{'':<17}{', '.join(scans) or '(not read)'}", file=out)
     if result["workers_sweep"]:
-        print(f"\nWEB_CONCURRENCY on /data at {TARGET_CONNECTIONS} conns: " + ", ".join(
-            f"{row['workers']}: {row['rps']:.0f} req/s, p99 {row['p99_ms']:.1f}" for row in result["workers_sweep"]),
-            file=out)
+        print(
+            f"\nWEB_CONCURRENCY on /data at {TARGET_CONNECTIONS} conns: "
+            + ", ".join(
+                f"{row['workers']}: {row['rps']:.0f} req/s, p99 {row['p99_ms']:.1f}" for row in result["workers_sweep"]
+            ),
+            file=out,
+        )
     print(f"\n{'target':<50}{'measured':<40}pass", file=out)
     for target in result["targets"]:
         print(f"{target['target']:<50}{target['measured']:<40}{'PASS' if target['pass'] else 'FAIL'}", file=out)

@@ -88,8 +88,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--csv-rows", type=int, default=100_000, help="legacy CSV rows (default 100000)")
     parser.add_argument("--memory-rows", type=int, default=1_000_000, help="CSV rows for the memory run")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory runs")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-                        help="a PostgreSQL server to create the benchmark database on")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server to create the benchmark database on",
+    )
     parser.add_argument("--database", default="kasparro_bench_etl", help="benchmark database (dropped and made anew)")
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()
@@ -121,7 +124,10 @@ def _source_server(*, port: int, coins: int, env: dict):
     # Its own process, so serving 10,000 tickers does not share this one's interpreter.
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve_sources", "--port", str(port), "--coins", str(coins), "--seed", "7"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -194,9 +200,16 @@ def _timed_run() -> dict:
         load = time.perf_counter() - t0
     total = time.perf_counter() - started
     per_source = {
-        sr.source: {"status": sr.status, "read": sr.read, "inserted": sr.inserted, "updated": sr.updated,
-                    "unchanged": sr.unchanged, "rejected": sr.rejected, "extract_seconds": round(extract[sr.source], 3),
-                    "error": sr.error}
+        sr.source: {
+            "status": sr.status,
+            "read": sr.read,
+            "inserted": sr.inserted,
+            "updated": sr.updated,
+            "unchanged": sr.unchanged,
+            "rejected": sr.rejected,
+            "extract_seconds": round(extract[sr.source], 3),
+            "error": sr.error,
+        }
         for sr in SourceRun.objects.filter(run=run)
     }
     read = sum(s["read"] for s in per_source.values())
@@ -254,8 +267,10 @@ def _floor() -> dict:
 def _change_one_percent(*, port: int, coins: int, csv_path: Path) -> int:
     """Move 1% of prices in both APIs and in the CSV; return how many quote rows that changes."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/_control/prices", data=json.dumps({"fraction": 0.01, "seed": 3}).encode(),
-        method="POST", headers={"Content-Type": "application/json"},
+        f"http://127.0.0.1:{port}/_control/prices",
+        data=json.dumps({"fraction": 0.01, "seed": 3}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request, timeout=10).read()
     api_changed = 2 * -(-coins // 100)  # ceil(1%) of the coins, in each of the two APIs
@@ -289,11 +304,20 @@ def _peak_memory(*, env: dict, work: Path, rows: tuple[int, ...], skip: bool) ->
         )
         completed = subprocess.run(
             [sys.executable, "-c", probe, sys.executable, "manage.py", "run_etl", "--source", "legacy_csv", "--full"],
-            cwd=ROOT, env={**os.environ, **env, "LEGACY_CSV_PATH": str(path)}, capture_output=True, text=True,
+            cwd=ROOT,
+            env={**os.environ, **env, "LEGACY_CSV_PATH": str(path)},
+            capture_output=True,
+            text=True,
         )
         peak_kb, seconds, code = completed.stdout.strip().splitlines()[-1].split()
-        results.append({"rows": count, "peak_mb": round(int(peak_kb) / 1024, 1), "seconds": round(float(seconds), 2),
-                        "exit_code": int(code)})
+        results.append(
+            {
+                "rows": count,
+                "peak_mb": round(int(peak_kb) / 1024, 1),
+                "seconds": round(float(seconds), 2),
+                "exit_code": int(code),
+            }
+        )
         path.unlink()
     return results
 
@@ -335,16 +359,29 @@ def _print(report: dict) -> None:
     for stage, seconds in first["stages"].items():
         rows.append((f"  {stage}", f"{seconds:.2f} s", f"{round(first['read'] / seconds) if seconds else '-'}/s"))
     rows += [
-        ("floor (COPY + INSERT ON CONFLICT)", f"{floor['seconds']:.2f} s", f"{floor['rows']} rows, {floor['rows_per_second']}/s"),
+        (
+            "floor (COPY + INSERT ON CONFLICT)",
+            f"{floor['seconds']:.2f} s",
+            f"{floor['rows']} rows, {floor['rows_per_second']}/s",
+        ),
         ("upsert stage / floor", f"{report['upsert_vs_floor']}x", ""),
-        ("unchanged rerun", f"{report['unchanged_rerun']['seconds']:.2f} s",
-         f"{report['unchanged_rerun_vs_first']}x first run, {report['unchanged_rerun']['quote_rows_written']} rows written"),
-        ("1% changed rerun", f"{report['one_percent_rerun']['seconds']:.2f} s",
-         f"{report['one_percent_rerun']['quote_rows_written']} rows written, "
-         f"{report['one_percent_rerun']['expected_rows_written']} changed"),
+        (
+            "unchanged rerun",
+            f"{report['unchanged_rerun']['seconds']:.2f} s",
+            f"{report['unchanged_rerun_vs_first']}x first run, "
+            f"{report['unchanged_rerun']['quote_rows_written']} rows written",
+        ),
+        (
+            "1% changed rerun",
+            f"{report['one_percent_rerun']['seconds']:.2f} s",
+            f"{report['one_percent_rerun']['quote_rows_written']} rows written, "
+            f"{report['one_percent_rerun']['expected_rows_written']} changed",
+        ),
     ]
     for m in report["memory"]:
-        rows.append((f"peak RSS, {m['rows']}-row CSV", f"{m['peak_mb']} MB", f"{m['seconds']} s, exit {m['exit_code']}"))
+        rows.append(
+            (f"peak RSS, {m['rows']}-row CSV", f"{m['peak_mb']} MB", f"{m['seconds']} s, exit {m['exit_code']}")
+        )
     width = max(len(r[0]) for r in rows)
     print(f"\nKasparro ETL benchmark ({report['machine']['cpus']} CPUs, Python {report['machine']['python']})")
     for label, value, note in rows:

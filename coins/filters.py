@@ -14,8 +14,12 @@ class QuoteFilter(django_filters.FilterSet):
     as_of_before = django_filters.IsoDateTimeFilter(
         field_name="as_of", lookup_expr="lt", help_text="Quotes strictly before this ISO 8601 time."
     )
-    min_price = django_filters.NumberFilter(field_name="price_usd", lookup_expr="gte", help_text="Price in USD at least.")
-    max_price = django_filters.NumberFilter(field_name="price_usd", lookup_expr="lte", help_text="Price in USD at most.")
+    min_price = django_filters.NumberFilter(
+        field_name="price_usd", lookup_expr="gte", help_text="Price in USD at least."
+    )
+    max_price = django_filters.NumberFilter(
+        field_name="price_usd", lookup_expr="lte", help_text="Price in USD at most."
+    )
 
     class Meta:
         model = Quote

@@ -51,7 +51,7 @@ def health_report(*, freshness: Callable[[], dict]) -> dict:
 
 
 class HealthView(APIView):
-    """200 when the database and broker answer (status ok, or degraded when the data is stale); 503 naming what fails."""
+    """200 when the database and broker answer (ok, or degraded when the data is stale); 503 naming what fails."""
 
     authentication_classes = []
     permission_classes = []
@@ -60,10 +60,18 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer("Health", {"status": serializers.CharField(), "failing": serializers.ListField(),
-                                              "checks": serializers.DictField(), "etl": serializers.DictField()}),
-            503: inline_serializer("HealthUnavailable", {"status": serializers.CharField(),
-                                                         "failing": serializers.ListField()}),
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.CharField(),
+                    "failing": serializers.ListField(),
+                    "checks": serializers.DictField(),
+                    "etl": serializers.DictField(),
+                },
+            ),
+            503: inline_serializer(
+                "HealthUnavailable", {"status": serializers.CharField(), "failing": serializers.ListField()}
+            ),
         }
     )
     def get(self, request):

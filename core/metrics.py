@@ -120,23 +120,29 @@ def http_request_record(*, request: HttpRequest, status: int, seconds: float) ->
     view = match.view_name if match else "unmatched"
     method = request.method if request.method in _METHODS else "other"
     bucket = next((le for le in LATENCY_BUCKETS if seconds <= float(le)), "+Inf")
-    fields = {f"requests\t{view}\t{method}\t{status}": 1, f"bucket\t{view}\t{method}\t{bucket}": 1,
-              f"seconds\t{view}\t{method}": seconds}
+    fields = {
+        f"requests\t{view}\t{method}\t{status}": 1,
+        f"bucket\t{view}\t{method}\t{bucket}": 1,
+        f"seconds\t{view}\t{method}": seconds,
+    }
     try:
         _http_store().add(fields=fields)
     except _STORE_ERRORS:
         _store_paused_until = time.monotonic() + _STORE_PAUSE_SECONDS
-        logger.warning("HTTP metrics store failed; not counting requests for %.0f s", _STORE_PAUSE_SECONDS,
-                       exc_info=True)
+        logger.warning(
+            "HTTP metrics store failed; not counting requests for %.0f s", _STORE_PAUSE_SECONDS, exc_info=True
+        )
 
 
 def http_families() -> Iterator[Metric]:
     requests = CounterMetricFamily(
-        "kasparro_http_requests", "HTTP requests answered, by route name, method and status.",
+        "kasparro_http_requests",
+        "HTTP requests answered, by route name, method and status.",
         labels=["view", "method", "status"],
     )
     latency = HistogramMetricFamily(
-        "kasparro_http_request_duration_seconds", "Time to answer a request, by route name and method.",
+        "kasparro_http_request_duration_seconds",
+        "Time to answer a request, by route name and method.",
         labels=["view", "method"],
     )
     buckets: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)

@@ -100,17 +100,35 @@ class KeysetPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "Opaque position from a previous response's next or previous link."},
-            {"name": "page_size", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}},
-            {"name": "ordering", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": [o for f in self.ordering_fields for o in (f"-{f}", f)],
-                        "default": self.default_ordering}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "Opaque position from a previous response's next or previous link.",
+            },
+            {
+                "name": "page_size",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+            },
+            {
+                "name": "ordering",
+                "in": "query",
+                "required": False,
+                "schema": {
+                    "type": "string",
+                    "enum": [o for f in self.ordering_fields for o in (f"-{f}", f)],
+                    "default": self.default_ordering,
+                },
+            },
         ]
 
     def _page_size(self, request) -> int:
-        return page_size_parse(request.query_params.get("page_size"), default=self.page_size, maximum=self.max_page_size)
+        return page_size_parse(
+            request.query_params.get("page_size"), default=self.page_size, maximum=self.max_page_size
+        )
 
     def _cursor_decode(self, raw: str | None) -> dict | None:
         if not raw:
@@ -127,15 +145,19 @@ class KeysetPagination(BasePagination):
 
     def _link(self, direction: str, row) -> str:
         value = getattr(row, self.field)
-        token = {"o": self.ordering, "d": direction, "v": value.isoformat() if hasattr(value, "isoformat") else str(value),
-                 "id": row.pk}
+        token = {
+            "o": self.ordering,
+            "d": direction,
+            "v": value.isoformat() if hasattr(value, "isoformat") else str(value),
+            "id": row.pk,
+        }
         encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
         url = remove_query_param(self.request.build_absolute_uri(), "cursor")
         return replace_query_param(url, "cursor", encoded)
 
 
 class NumberedPagination(PageNumberPagination):
-    """Numbered pages, for short lists ordered by a nullable field (coins by rank), which a keyset cannot walk simply."""
+    """Numbered pages for short lists ordered by a nullable field (coins by rank), which a keyset cannot walk."""
 
     page_size = 100
     page_size_query_param = "page_size"

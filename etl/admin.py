@@ -11,8 +11,18 @@ from etl.services import QueueUnavailable, etl_run_trigger, listing_repoint
 
 class SourceRunInline(admin.TabularInline):
     model = SourceRun
-    fields = ["source", "status", "read", "inserted", "updated", "unchanged", "rejected",
-              "extract_seconds", "load_seconds", "error"]
+    fields = [
+        "source",
+        "status",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "extract_seconds",
+        "load_seconds",
+        "error",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -37,8 +47,9 @@ class EtlRunAdmin(ReadOnlyAdmin):
         try:
             run, created = etl_run_trigger(trigger=Trigger.ADMIN, requested_by=request.user.get_username())
         except QueueUnavailable as exc:
-            self.message_user(request, f"Could not queue a run: {exc}. Try again once the broker is back.",
-                              messages.ERROR)
+            self.message_user(
+                request, f"Could not queue a run: {exc}. Try again once the broker is back.", messages.ERROR
+            )
             return HttpResponseRedirect(reverse("admin:etl_etlrun_changelist"))
         if created:
             self.message_user(request, f"Queued run {run.pk}.", messages.SUCCESS)

@@ -33,8 +33,10 @@ class RunEtlView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "run_etl"
 
-    @extend_schema(request=RunTriggerInput, responses={202: RunAcceptedSerializer, 409: RunAcceptedSerializer,
-                                                       503: RunAcceptedSerializer})
+    @extend_schema(
+        request=RunTriggerInput,
+        responses={202: RunAcceptedSerializer, 409: RunAcceptedSerializer, 503: RunAcceptedSerializer},
+    )
     def post(self, request):
         payload = RunTriggerInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -47,8 +49,11 @@ class RunEtlView(APIView):
             )
         except QueueUnavailable as exc:
             return Response({"detail": f"{exc}; try again later."}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        body = {"run_id": run.pk, "status": run.status,
-                "url": reverse("run-detail", kwargs={"run_id": run.pk}, request=request)}
+        body = {
+            "run_id": run.pk,
+            "status": run.status,
+            "url": reverse("run-detail", kwargs={"run_id": run.pk}, request=request),
+        }
         if not created:
             body["detail"] = f"Run {run.pk} is already {run.status}; only one run is active at a time."
             return Response(body, status=status.HTTP_409_CONFLICT)
@@ -92,7 +97,8 @@ class RunDetailView(APIView):
 class StatsView(APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
-    @extend_schema(responses=inline_serializer("Stats", {"sources": serializers.DictField(),
-                                                         "totals": serializers.DictField()}))
+    @extend_schema(
+        responses=inline_serializer("Stats", {"sources": serializers.DictField(), "totals": serializers.DictField()})
+    )
     def get(self, request):
         return Response(etl_stats())

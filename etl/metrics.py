@@ -35,21 +35,36 @@ def etl_families() -> Iterator[Metric]:
         .first()
     )
     if last_run:
-        yield GaugeMetricFamily("kasparro_etl_last_run_duration_seconds", "Duration of the last finished ETL run.",
-                                value=(last_run[1] - last_run[0]).total_seconds())
+        yield GaugeMetricFamily(
+            "kasparro_etl_last_run_duration_seconds",
+            "Duration of the last finished ETL run.",
+            value=(last_run[1] - last_run[0]).total_seconds(),
+        )
 
-    totals = SourceRun.objects.order_by().values("source").annotate(
-        **{field: Sum(field) for field in (*_ROW_OUTCOMES, "http_requests", "http_retries", "http_throttled")},
-        last_success=Max("finished_at", filter=Q(status=SourceStatus.SUCCEEDED)),
+    totals = (
+        SourceRun.objects.order_by()
+        .values("source")
+        .annotate(
+            **{field: Sum(field) for field in (*_ROW_OUTCOMES, "http_requests", "http_retries", "http_throttled")},
+            last_success=Max("finished_at", filter=Q(status=SourceStatus.SUCCEEDED)),
+        )
     )
-    rows = CounterMetricFamily("kasparro_etl_rows", "Records loaded per source, by outcome.", labels=["source", "outcome"])
+    rows = CounterMetricFamily(
+        "kasparro_etl_rows", "Records loaded per source, by outcome.", labels=["source", "outcome"]
+    )
     http = {
         field: CounterMetricFamily(f"kasparro_source_{field}", f"Source API {what}.", labels=["source"])
-        for field, what in (("http_requests", "requests, retries included"), ("http_retries", "retries"),
-                            ("http_throttled", "answers of 429 Too Many Requests"))
+        for field, what in (
+            ("http_requests", "requests, retries included"),
+            ("http_retries", "retries"),
+            ("http_throttled", "answers of 429 Too Many Requests"),
+        )
     }
-    age = GaugeMetricFamily("kasparro_etl_source_last_success_age_seconds",
-                            "Seconds since the source last loaded successfully (+Inf: never).", labels=["source"])
+    age = GaugeMetricFamily(
+        "kasparro_etl_source_last_success_age_seconds",
+        "Seconds since the source last loaded successfully (+Inf: never).",
+        labels=["source"],
+    )
     last_success = dict.fromkeys(settings.ETL_SOURCES)
     for total in totals:
         for outcome in _ROW_OUTCOMES:
@@ -69,8 +84,11 @@ def etl_families() -> Iterator[Metric]:
         .annotate(last=Max("id"))
         .values("last")
     )
-    durations = GaugeMetricFamily("kasparro_etl_source_duration_seconds",
-                                  "Stage durations of each source's last finished run.", labels=["source", "stage"])
+    durations = GaugeMetricFamily(
+        "kasparro_etl_source_duration_seconds",
+        "Stage durations of each source's last finished run.",
+        labels=["source", "stage"],
+    )
     for source, extract, load in SourceRun.objects.filter(id__in=latest).values_list(
         "source", "extract_seconds", "load_seconds"
     ):
@@ -89,5 +107,3 @@ def queue_families() -> Iterator[Metric]:
     family = GaugeMetricFamily("kasparro_celery_queue_depth", "Messages waiting in the Celery queue.", labels=["queue"])
     family.add_metric([queue], depth)
     yield family
-
-

@@ -31,8 +31,12 @@ def _periodic_task_ensure(*, name: str, task: str, crontab: str, reset: bool) ->
         if existing is not None and not reset:
             return existing, False
         schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-            day_of_week=day_of_week, timezone="UTC",
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone="UTC",
         )
         if existing is None:
             return PeriodicTask.objects.create(name=name, task=task, crontab=schedule), True

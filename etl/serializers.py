@@ -8,7 +8,9 @@ from etl.services import UnknownSource, sources_validate
 
 class RunTriggerInput(serializers.Serializer):
     sources = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_empty=False,
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
         help_text="Sources to run; all configured sources when omitted.",
     )
     full = serializers.BooleanField(required=False, default=False, help_text="Ignore checkpoints.")
@@ -27,9 +29,24 @@ class SourceRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = SourceRun
         fields = [
-            "source", "status", "error", "read", "inserted", "updated", "unchanged", "rejected",
-            "http_requests", "http_retries", "http_throttled", "extract_seconds", "load_seconds",
-            "duration_seconds", "started_at", "finished_at", "checkpoint_before", "checkpoint_after",
+            "source",
+            "status",
+            "error",
+            "read",
+            "inserted",
+            "updated",
+            "unchanged",
+            "rejected",
+            "http_requests",
+            "http_retries",
+            "http_throttled",
+            "extract_seconds",
+            "load_seconds",
+            "duration_seconds",
+            "started_at",
+            "finished_at",
+            "checkpoint_before",
+            "checkpoint_after",
         ]
         read_only_fields = fields
 
@@ -39,8 +56,21 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EtlRun
-        fields = ["id", "url", "status", "trigger", "sources", "full", "replay_of", "requested_by", "error",
-                  "created_at", "started_at", "finished_at", "duration_seconds"]
+        fields = [
+            "id",
+            "url",
+            "status",
+            "trigger",
+            "sources",
+            "full",
+            "replay_of",
+            "requested_by",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
         read_only_fields = fields
 
     def get_url(self, obj: EtlRun) -> str:

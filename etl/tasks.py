@@ -36,14 +36,16 @@ class RunStepTask(Task):
             etl_run_fail(run_id=run_id, error=f"{self.name} failed: {type(exc).__name__}: {exc}")
 
 
-@shared_task(base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+@shared_task(
+    base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT, time_limit=settings.CELERY_TASK_TIME_LIMIT
+)
 def extract_source_task(run_id: int, source: str) -> None:
     source_extract(run_id=run_id, source=source)
 
 
-@shared_task(base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+@shared_task(
+    base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT, time_limit=settings.CELERY_TASK_TIME_LIMIT
+)
 def normalize_and_upsert_task(run_id: int) -> None:
     run_normalize_and_upsert(run_id=run_id)
 

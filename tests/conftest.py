@@ -7,7 +7,10 @@ import pytest
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     # The manifest storage needs collectstatic, which tests do not run.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -26,13 +29,12 @@ def api_client():
     return APIClient()
 
 
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings, request):
     # Throttle counters must not leak between tests (or into the broker's Redis database).
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": request.node.nodeid}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
+    }
 
 
 @pytest.fixture
@@ -45,9 +47,9 @@ def celery_queue():
     app.conf.task_default_queue = queue
     yield queue
     app.conf.task_default_queue = previous
-    with app.connection_for_write() as conn:
-        with contextlib.suppress(Exception):  # a queue never declared has nothing to purge
-            conn.default_channel.queue_purge(queue)
+    # A queue never declared has nothing to purge.
+    with app.connection_for_write() as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_purge(queue)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from django.core.management import CommandError, call_command
 
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"  # recorded and real payloads
 LEGACY_HEADER = "Ticker,Price,MarketCap,Date,Source"
 
 
@@ -35,3 +37,13 @@ def run_etl(*args: str, check: bool = True):
 def source_run(run, source: str):
     """The run's part for one source."""
     return run.source_runs.get(source=source)
+
+
+def staff_client(username: str = "ops"):
+    """An API client authenticated as a new staff user."""
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user(username, is_staff=True))
+    return client

@@ -91,8 +91,13 @@ def _upsert_through_stage(rows: Sequence[tuple[int, QuoteRecord]], *, run_id: in
     writer = csv.writer(buffer)
     for coin_id, record in rows:
         writer.writerow(
-            (coin_id, record.source, record.as_of.isoformat(), *(getattr(record, f) for f in VALUE_FIELDS),
-             record.content_hash)
+            (
+                coin_id,
+                record.source,
+                record.as_of.isoformat(),
+                *(getattr(record, f) for f in VALUE_FIELDS),
+                record.content_hash,
+            )
         )
     buffer.seek(0)
     columns = ", ".join(_STAGED)
@@ -160,15 +165,16 @@ def raw_records_insert(*, run_id: int, source: str, items: Sequence[RawItem]) ->
     """Stage a batch of raw items: COPY on PostgreSQL, one executemany elsewhere."""
     now = _datetime_param(timezone.now())
     rows = [
-        (run_id, source, item.source_key, item.position, item.payload, short_hash(item.payload), now)
-        for item in items
+        (run_id, source, item.source_key, item.position, item.payload, short_hash(item.payload), now) for item in items
     ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             buffer = io.StringIO()
             csv.writer(buffer).writerows(rows)
             buffer.seek(0)
-            cursor.cursor.copy_expert(f"COPY {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
+            cursor.cursor.copy_expert(
+                f"COPY {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
+            )
         else:
             placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
             cursor.executemany(f"INSERT INTO {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})", rows)

@@ -19,8 +19,15 @@ logger = logging.getLogger(__name__)
 
 # What an extract's outcome writes, only while the source is still extracting.
 _EXTRACT_OUTCOME = (
-    "status", "error", "read", "checkpoint_after", "finished_at",
-    "extract_seconds", "http_requests", "http_retries", "http_throttled",
+    "status",
+    "error",
+    "read",
+    "checkpoint_after",
+    "finished_at",
+    "extract_seconds",
+    "http_requests",
+    "http_retries",
+    "http_throttled",
 )
 
 

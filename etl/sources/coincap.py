@@ -114,7 +114,9 @@ def client_from_settings() -> CoinCapClient:
         api_key=settings.COINCAP_API_KEY,
         page_size=settings.COINCAP_PAGE_SIZE,
         http=source_http(
-            source=NAME, rate=settings.COINCAP_RATE_LIMIT, headers={"Authorization": f"Bearer {settings.COINCAP_API_KEY}"}
+            source=NAME,
+            rate=settings.COINCAP_RATE_LIMIT,
+            headers={"Authorization": f"Bearer {settings.COINCAP_API_KEY}"},
         ),
     )
 

@@ -89,7 +89,9 @@ def client_from_settings() -> CoinPaprikaClient:
     return CoinPaprikaClient(
         base_url=settings.COINPAPRIKA_BASE_URL,
         # The paid plan takes the bare key, no "Bearer".
-        http=source_http(source=NAME, rate=settings.COINPAPRIKA_RATE_LIMIT, headers={"Authorization": key} if key else {}),
+        http=source_http(
+            source=NAME, rate=settings.COINPAPRIKA_RATE_LIMIT, headers={"Authorization": key} if key else {}
+        ),
     )
 
 

@@ -60,7 +60,6 @@ class Command(BaseCommand):
         if run.status == RunStatus.PARTIAL:
             raise CommandError(f"run {run.pk} partial: {run.error}", returncode=EXIT_PARTIAL)
 
-
     def _queue(self, *, sources: list[str] | None, full: bool) -> None:
         try:
             run, created = etl_run_trigger(trigger=Trigger.CLI, sources=sources, full=full)
@@ -81,5 +80,3 @@ def _summary(source_run: SourceRun) -> str:
         f"extract {source_run.extract_seconds or 0:.2f}s, load {source_run.load_seconds or 0:.2f}s"
     )
     return f"{line}; error: {source_run.error}" if source_run.error else line
-
-

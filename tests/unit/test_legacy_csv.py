@@ -17,17 +17,42 @@ def extract_all(path, checkpoint=None):
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ("Ticker,Price,MarketCap,Date,Source", {"symbol": "Ticker", "price_usd": "Price",
-                                                 "market_cap_usd": "MarketCap", "as_of": "Date"}),
-        ("symbol,name,price_usd,market_cap,volume_24h,timestamp",
-         {"symbol": "symbol", "name": "name", "price_usd": "price_usd", "market_cap_usd": "market_cap",
-          "volume_24h_usd": "volume_24h", "as_of": "timestamp"}),
-        ("SYMBOL,Coin Name,Price (USD),Market Cap,24h Volume,Snapped At",
-         {"symbol": "SYMBOL", "name": "Coin Name", "price_usd": "Price (USD)", "market_cap_usd": "Market Cap",
-          "volume_24h_usd": "24h Volume", "as_of": "Snapped At"}),
-        ("ticker,close,market_cap,total_volume,date,timestamp",
-         {"symbol": "ticker", "price_usd": "close", "market_cap_usd": "market_cap", "volume_24h_usd": "total_volume",
-          "as_of": "timestamp"}),
+        (
+            "Ticker,Price,MarketCap,Date,Source",
+            {"symbol": "Ticker", "price_usd": "Price", "market_cap_usd": "MarketCap", "as_of": "Date"},
+        ),
+        (
+            "symbol,name,price_usd,market_cap,volume_24h,timestamp",
+            {
+                "symbol": "symbol",
+                "name": "name",
+                "price_usd": "price_usd",
+                "market_cap_usd": "market_cap",
+                "volume_24h_usd": "volume_24h",
+                "as_of": "timestamp",
+            },
+        ),
+        (
+            "SYMBOL,Coin Name,Price (USD),Market Cap,24h Volume,Snapped At",
+            {
+                "symbol": "SYMBOL",
+                "name": "Coin Name",
+                "price_usd": "Price (USD)",
+                "market_cap_usd": "Market Cap",
+                "volume_24h_usd": "24h Volume",
+                "as_of": "Snapped At",
+            },
+        ),
+        (
+            "ticker,close,market_cap,total_volume,date,timestamp",
+            {
+                "symbol": "ticker",
+                "price_usd": "close",
+                "market_cap_usd": "market_cap",
+                "volume_24h_usd": "total_volume",
+                "as_of": "timestamp",
+            },
+        ),
     ],
 )
 def test_headers_map_through_the_alias_table(header, expected):

@@ -1,28 +1,27 @@
 """The container stack, checked without Docker: the compose file against the Compose
 specification, its commands against bin/entrypoint's roles, .env.example against the
-settings, the Dockerfile's promises; and the roles the containers run (migrate twice, web
-with the image's health probe), run here on an embedded SQLite."""
+settings, and the Dockerfile's promises."""
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import textwrap
-import time
-from pathlib import Path
 
-import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-ROOT = Path(__file__).resolve().parents[1]
-ENTRYPOINT = ROOT / "bin" / "entrypoint"
+from tests.deployment import ENTRYPOINT, health_probe, instruction_args
+from tests.factories import FIXTURES, ROOT
+
 # The copy in shared/ beside the repo is the reference; the vendored one (compose-spec/compose-spec,
 # schema/compose-spec.json, Apache-2.0) keeps this test running where shared/ is absent.
-SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "compose-spec.json"
-VENDORED_SPEC = ROOT / "tests" / "fixtures" / "compose-spec.json"
+SHARED_SPEC = ROOT.parent / "shared" / "reference" / "compose-spec.json"
+
+
+VENDORED_SPEC = FIXTURES / "compose-spec.json"
+
+
 APP_IMAGE = "kasparro:latest"
+
+
 APP_SERVICES = {"migrate", "first-run", "web", "worker", "beat"}
 
 
@@ -48,23 +47,6 @@ def entrypoint_roles() -> set[str]:
     body = ENTRYPOINT.read_text().split('case "$role" in', 1)[1].split("esac", 1)[0]
     labels = re.findall(r"^\s*([^\s()]+)\)\s*$", body, re.MULTILINE)
     return {role for label in labels for role in label.split("|")} - {"*"}
-
-
-def dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
-    joined = re.sub(r"\\\n", "", "\n".join(lines))
-    return [tuple(line.split(None, 1)) for line in joined.splitlines() if line.strip()]
-
-
-def instruction_args(name: str) -> list[str]:
-    return [args for instruction, args in dockerfile() if instruction == name]
-
-
-def health_probe() -> str:
-    """The shell command of the image's HEALTHCHECK."""
-    (healthcheck,) = instruction_args("HEALTHCHECK")
-    return healthcheck.split(" CMD ", 1)[1]
 
 
 class _Reset:
@@ -182,66 +164,3 @@ def test_env_example_names_exactly_what_the_deployment_reads():
     assert named - read_by_settings - interpolated_by_compose - read_by_entrypoint == set()
     assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= named
     assert re.search(r"^SECRET_KEY=$", example, re.MULTILINE), "no key, not even a sample one, to deploy by mistake"
-
-
-def test_unknown_role_exits_64_with_a_usage_line():
-    result = subprocess.run([str(ENTRYPOINT), "bogus"], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 64
-    assert result.stderr.startswith("usage: ")
-
-
-@pytest.fixture(scope="module")
-def embedded_env(tmp_path_factory) -> dict:
-    """The environment of a container with no database or broker URL: SQLite and files under var/."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    env.update(KASPARRO_VAR_DIR=str(tmp_path_factory.mktemp("var")), DEBUG="true", PYTHON=sys.executable)
-    return env
-
-
-@pytest.fixture(scope="module")
-def migrate_twice(embedded_env) -> list[subprocess.CompletedProcess]:
-    return [
-        subprocess.run([str(ENTRYPOINT), "migrate"], env=embedded_env, capture_output=True, text=True, timeout=300)
-        for _ in range(2)
-    ]
-
-
-def test_migrate_role_is_idempotent(migrate_twice):
-    first, second = migrate_twice
-    assert first.returncode == 0, first.stderr
-    assert "created" in first.stdout
-    assert second.returncode == 0, second.stderr
-    assert "No migrations to apply." in second.stdout
-    assert "up to date" in second.stdout
-
-
-def test_image_health_probe_passes_against_the_web_role(migrate_twice, embedded_env, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Production settings: HTTPS redirect on, and a public name first in ALLOWED_HOSTS.
-    env = {
-        **embedded_env,
-        "DEBUG": "false",
-        "SECRET_KEY": "deployment-test-only-key",
-        "ALLOWED_HOSTS": "kasparro.example.com,localhost",
-        "SECURE_SSL_REDIRECT": "true",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        # The probe calls `python`, as in the image.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    log = tmp_path / "web.log"
-    with log.open("w") as out:
-        web = subprocess.Popen([str(ENTRYPOINT), "web"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            probe = subprocess.run(["/bin/sh", "-c", health_probe()], env=env, capture_output=True, text=True, timeout=30)
-            if probe.returncode == 0 or time.monotonic() > deadline or web.poll() is not None:
-                break
-            time.sleep(0.5)
-    finally:
-        web.terminate()
-        web.wait(timeout=30)
-    assert probe.returncode == 0, f"{probe.stderr}\n--- web ---\n{log.read_text()}"

@@ -14,8 +14,9 @@ T0 = datetime(2024, 11, 21, tzinfo=UTC)
 
 
 def record(source: str, source_id: str, symbol: str, name: str = "", rank: int | None = None) -> QuoteRecord:
-    return QuoteRecord(source=source, source_id=source_id, symbol=symbol, name=name, as_of=T0,
-                       price_usd=Decimal(1), rank=rank)
+    return QuoteRecord(
+        source=source, source_id=source_id, symbol=symbol, name=name, as_of=T0, price_usd=Decimal(1), rank=rank
+    )
 
 
 def test_the_same_asset_from_every_source_is_one_coin():
@@ -26,25 +27,34 @@ def test_the_same_asset_from_every_source_is_one_coin():
     coin = Coin.objects.get()
     assert (coin.slug, coin.name) == ("bitcoin", "Bitcoin")
     rules = dict(SourceListing.objects.values_list("source", "match_rule"))
-    assert rules == {"coinpaprika": MatchRule.NEW_COIN, "coincap": MatchRule.SYMBOL_NAME,
-                     "legacy_csv": MatchRule.SYMBOL_ONLY}
+    assert rules == {
+        "coinpaprika": MatchRule.NEW_COIN,
+        "coincap": MatchRule.SYMBOL_NAME,
+        "legacy_csv": MatchRule.SYMBOL_ONLY,
+    }
 
 
 def test_colliding_symbols_stay_separate_coins():
-    ids = coins_resolve(source="coinpaprika", records=[
-        record("coinpaprika", "meta-metadium", "META", "Metadium", 300),
-        record("coinpaprika", "meta-meta-pool", "META", "Meta Pool", 900),
-        record("coinpaprika", "meta-metaverse", "META", "Metaverse", None),
-    ])
+    ids = coins_resolve(
+        source="coinpaprika",
+        records=[
+            record("coinpaprika", "meta-metadium", "META", "Metadium", 300),
+            record("coinpaprika", "meta-meta-pool", "META", "Meta Pool", 900),
+            record("coinpaprika", "meta-metaverse", "META", "Metaverse", None),
+        ],
+    )
     assert len(set(ids.values())) == 3
     assert sorted(Coin.objects.values_list("slug", flat=True)) == ["meta-pool", "metadium", "metaverse"]
 
 
 def test_a_symbol_only_record_takes_the_best_ranked_coin_with_lower_confidence():
-    coins_resolve(source="coinpaprika", records=[
-        record("coinpaprika", "uni-uniswap", "UNI", "Uniswap", 20),
-        record("coinpaprika", "uni-universe", "UNI", "Universe Token", 2000),
-    ])
+    coins_resolve(
+        source="coinpaprika",
+        records=[
+            record("coinpaprika", "uni-uniswap", "UNI", "Uniswap", 20),
+            record("coinpaprika", "uni-universe", "UNI", "Universe Token", 2000),
+        ],
+    )
     ids = coins_resolve(source="legacy_csv", records=[record("legacy_csv", "UNI", "UNI")])
     listing = SourceListing.objects.get(source="legacy_csv")
     assert Coin.objects.get(pk=ids["UNI"]).name == "Uniswap"
@@ -61,10 +71,13 @@ def test_a_provisional_coin_from_a_bare_symbol_is_adopted_by_the_first_named_sou
 
 
 def test_same_symbol_different_name_in_the_csv_are_different_coins():
-    ids = coins_resolve(source="legacy_csv", records=[
-        record("legacy_csv", "ABC:alphacoin", "ABC", "Alpha Coin"),
-        record("legacy_csv", "ABC:betacoin", "ABC", "Beta Coin"),
-    ])
+    ids = coins_resolve(
+        source="legacy_csv",
+        records=[
+            record("legacy_csv", "ABC:alphacoin", "ABC", "Alpha Coin"),
+            record("legacy_csv", "ABC:betacoin", "ABC", "Beta Coin"),
+        ],
+    )
     assert ids["ABC:alphacoin"] != ids["ABC:betacoin"]
 
 
@@ -80,11 +93,14 @@ def test_a_manual_repoint_survives_the_next_run():
 
 
 def test_slugs_stay_unique_when_names_collide():
-    coins_resolve(source="coinpaprika", records=[
-        record("coinpaprika", "a", "AAA", "Token"),
-        record("coinpaprika", "b", "BBB", "Token"),
-        record("coinpaprika", "c", "BBB", "TOKEN!"),
-    ])
+    coins_resolve(
+        source="coinpaprika",
+        records=[
+            record("coinpaprika", "a", "AAA", "Token"),
+            record("coinpaprika", "b", "BBB", "Token"),
+            record("coinpaprika", "c", "BBB", "TOKEN!"),
+        ],
+    )
     coins_resolve(source="coincap", records=[record("coincap", "d", "CCC", "Token")])
     assert sorted(Coin.objects.values_list("slug", flat=True)) == ["token", "token-bbb", "token-ccc"]
 

@@ -17,8 +17,6 @@ pytestmark = pytest.mark.django_db
 ROWS = ["BTC,97000.12,1,2024-11-21T00:00:00Z,x", "ETH,3400.5,1,2024-11-21T00:00:00Z,x", "BAD,abc,1,2024-11-21,x"]
 
 
-
-
 def test_runs_list_newest_first_with_filters(api_client, csv_path):
     write_csv(csv_path, ROWS)
     run_etl(check=False)
@@ -47,7 +45,12 @@ def test_a_run_shows_each_source_with_counts_timings_and_checkpoints(api_client,
     body = api_client.get(f"/runs/{run.pk}").json()
     (source,) = body["source_runs"]
     assert (source["source"], source["status"], source["read"], source["inserted"], source["rejected"]) == (
-        "legacy_csv", "succeeded", 3, 2, 1)
+        "legacy_csv",
+        "succeeded",
+        3,
+        2,
+        1,
+    )
     assert source["checkpoint_before"] == {} and source["checkpoint_after"]["offset"] == csv_path.stat().st_size
     assert source["extract_seconds"] >= 0 and source["duration_seconds"] >= 0
     assert api_client.get("/runs/999999").status_code == 404
@@ -106,8 +109,17 @@ def test_every_admin_page_renders(client, csv_path):
     write_csv(csv_path, ROWS)
     run_etl(check=False)
     client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
-    for model in ("coins/coin", "coins/sourcelisting", "coins/quote", "etl/etlrun", "etl/sourcerun",
-                  "etl/checkpoint", "etl/rawrecord", "etl/rejectedrecord", "django_celery_beat/periodictask"):
+    for model in (
+        "coins/coin",
+        "coins/sourcelisting",
+        "coins/quote",
+        "etl/etlrun",
+        "etl/sourcerun",
+        "etl/checkpoint",
+        "etl/rawrecord",
+        "etl/rejectedrecord",
+        "django_celery_beat/periodictask",
+    ):
         assert client.get(f"/admin/{model}/").status_code == 200, model
     run = EtlRun.objects.get()
     assert client.get(f"/admin/etl/etlrun/{run.pk}/change/").status_code == 200

@@ -1,9 +1,8 @@
-"""The API sources' clients against recorded payloads (responses) and their retry and rate-limit rules."""
+"""The API sources' clients against recorded payloads (responses) and their retry rules."""
 
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -12,11 +11,12 @@ import responses
 from etl.sources import coincap, coinpaprika
 from etl.sources.errors import RecordRejected, SourceError, SourceNotConfigured
 from etl.sources.http import HttpStats, RetryPolicy, SourceHttp
-from etl.sources.ratelimit import RateLimiter
 from etl.sources.registry import source_spec
+from tests.factories import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 PAPRIKA = "http://paprika.test/v1"
+
+
 COINCAP = "http://coincap.test/v3"
 
 
@@ -33,8 +33,9 @@ def client(sleeps: list | None = None, *, retries: int = 3, retry_after_max: flo
     return SourceHttp(
         source="test",
         rate_limiter=NoLimit(),
-        policy=RetryPolicy(max_retries=retries, backoff_seconds=0.5, backoff_max_seconds=4,
-                           retry_after_max_seconds=retry_after_max),
+        policy=RetryPolicy(
+            max_retries=retries, backoff_seconds=0.5, backoff_max_seconds=4, retry_after_max_seconds=retry_after_max
+        ),
         timeout=(1, 1),
         sleep=(sleeps if sleeps is not None else []).append,
     )
@@ -51,7 +52,10 @@ def api_settings(settings):
     return settings
 
 
-# --- recorded payloads -----------------------------------------------------------------
+def asset(**overrides) -> str:
+    data = json.loads(fixture_text("v2_asset_bitcoin_2024-11-21.json"))
+    data.update(overrides)
+    return json.dumps({"timestamp": 1732147200000, "data": data})
 
 
 @responses.activate
@@ -87,8 +91,11 @@ def test_coinpaprika_zero_max_supply_means_unlimited():
 def test_coincap_pages_until_a_short_page_and_keeps_string_digits(api_settings):
     assets = json.loads(fixture_text("v2_assets_6_2019-01-21.json"))["data"]
     for offset in (0, 3, 6):
-        responses.get(f"{COINCAP}/assets", match=[responses.matchers.query_param_matcher(
-            {"limit": "3", "offset": str(offset)})], json={"data": assets[offset:offset + 3], "timestamp": 1548077422286})
+        responses.get(
+            f"{COINCAP}/assets",
+            match=[responses.matchers.query_param_matcher({"limit": "3", "offset": str(offset)})],
+            json={"data": assets[offset : offset + 3], "timestamp": 1548077422286},
+        )
     items = list(source_spec("coincap").extractor().extract({}))
     assert [i.source_key for i in items] == [a["id"] for a in assets]
     assert all(c.request.headers["Authorization"] == "Bearer test-key" for c in responses.calls)
@@ -120,15 +127,6 @@ def test_a_body_of_the_wrong_shape_fails_the_source(api_settings):
         list(source_spec("coinpaprika").extractor().extract({}))
 
 
-# --- record models -----------------------------------------------------------------------
-
-
-def asset(**overrides) -> str:
-    data = json.loads(fixture_text("v2_asset_bitcoin_2024-11-21.json"))
-    data.update(overrides)
-    return json.dumps({"timestamp": 1732147200000, "data": data})
-
-
 @pytest.mark.parametrize(
     ("overrides", "field", "expected"),
     [
@@ -137,8 +135,11 @@ def asset(**overrides) -> str:
         ({"changePercent24Hr": ""}, "percent_change_24h", None),
         ({"volumeUsd24Hr": ""}, "volume_24h_usd", None),
         ({"priceUsd": "0.000000000012345678901234"}, "price_usd", Decimal("0.000000000012345678901234")),
-        ({"supply": "999999999999999999999999.123456789"}, "circulating_supply",
-         Decimal("999999999999999999999999.123456789")),
+        (
+            {"supply": "999999999999999999999999.123456789"},
+            "circulating_supply",
+            Decimal("999999999999999999999999.123456789"),
+        ),
         ({"rank": "0"}, "rank", None),
     ],
 )
@@ -166,9 +167,6 @@ def test_a_renamed_field_is_a_rejection_naming_the_missing_field():
     data["data"]["price_usd"] = data["data"].pop("priceUsd")
     with pytest.raises(RecordRejected, match=r"data\.priceUsd: Field required"):
         coincap.to_quote(json.dumps(data))
-
-
-# --- retries and backoff --------------------------------------------------------------------
 
 
 @responses.activate
@@ -228,27 +226,6 @@ def test_other_4xx_answers_are_final():
     with pytest.raises(SourceError, match=r"HTTP 401 .*invalid key"):
         http.get_json("http://s.test/x")
     assert http.stats.requests == 1
-
-
-# --- the shared rate limit -----------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("backend", ["database", "redis"])
-def test_the_rate_limit_is_shared_between_limiters(settings, backend):
-    if backend == "database":
-        settings.REDIS_URL = ""
-    elif not settings.REDIS_URL:
-        settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    waits: list[float] = []
-    # Two limiters stand for two worker processes: together they keep 10 requests a second.
-    first = RateLimiter(source=f"shared-{backend}", rate=10, sleep=waits.append)
-    second = RateLimiter(source=f"shared-{backend}", rate=10, sleep=waits.append)
-    for limiter in (first, second, first, second):
-        limiter.acquire()
-    assert len(waits) >= 3
-    assert waits == sorted(waits)
-    assert 0.25 <= waits[-1] <= 0.35
 
 
 @pytest.mark.parametrize(

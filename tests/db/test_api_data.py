@@ -19,8 +19,15 @@ def make_coin(symbol: str, name: str, slug: str) -> Coin:
 def make_quotes(coin: Coin, hours: int, *, source: str = "legacy_csv", price: str = "100", start: int = 0):
     now = timezone.now()
     Quote.objects.bulk_create(
-        Quote(coin=coin, source=source, as_of=T0 + timedelta(hours=h), price_usd=Decimal(price) + h,
-              content_hash="x", created_at=now, updated_at=now)
+        Quote(
+            coin=coin,
+            source=source,
+            as_of=T0 + timedelta(hours=h),
+            price_usd=Decimal(price) + h,
+            content_hash="x",
+            created_at=now,
+            updated_at=now,
+        )
         for h in range(start, start + hours)
     )
 
@@ -37,17 +44,29 @@ def walk(client, url: str) -> list[dict]:
 def test_results_carry_the_unified_fields_with_numbers_as_exact_strings(api_client):
     btc = make_coin("BTC", "Bitcoin", "bitcoin")
     Quote.objects.create(
-        coin=btc, source="coincap", as_of=T0, price_usd=Decimal("97555.28202235"),
-        market_cap_usd=Decimal("1930177593571.25"), percent_change_24h=Decimal("-3.80"),
-        circulating_supply=Decimal("19785475"), rank=1, content_hash="x", created_at=T0, updated_at=T0,
+        coin=btc,
+        source="coincap",
+        as_of=T0,
+        price_usd=Decimal("97555.28202235"),
+        market_cap_usd=Decimal("1930177593571.25"),
+        percent_change_24h=Decimal("-3.80"),
+        circulating_supply=Decimal("19785475"),
+        rank=1,
+        content_hash="x",
+        created_at=T0,
+        updated_at=T0,
     )
     response = api_client.get("/data")
     assert response.status_code == 200
     body = response.json()
     row = body["results"][0]
     assert {k: row[k] for k in ("coin", "symbol", "name", "source", "as_of", "rank")} == {
-        "coin": "bitcoin", "symbol": "BTC", "name": "Bitcoin", "source": "coincap",
-        "as_of": "2024-11-21T00:00:00Z", "rank": 1,
+        "coin": "bitcoin",
+        "symbol": "BTC",
+        "name": "Bitcoin",
+        "source": "coincap",
+        "as_of": "2024-11-21T00:00:00Z",
+        "rank": 1,
     }
     assert (row["price_usd"], row["market_cap_usd"]) == ("97555.28202235", "1930177593571.25")
     assert row["volume_24h_usd"] is None
@@ -58,9 +77,16 @@ def test_results_carry_the_unified_fields_with_numbers_as_exact_strings(api_clie
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the embedded SQLite keeps 15 significant digits")
 def test_postgresql_returns_every_digit_the_source_sent(api_client):
     btc = make_coin("BTC", "Bitcoin", "bitcoin")
-    Quote.objects.create(coin=btc, source="coincap", as_of=T0, price_usd=Decimal("0.00000001234"),
-                         market_cap_usd=Decimal("62596198052.8648707737382150"), content_hash="x",
-                         created_at=T0, updated_at=T0)
+    Quote.objects.create(
+        coin=btc,
+        source="coincap",
+        as_of=T0,
+        price_usd=Decimal("0.00000001234"),
+        market_cap_usd=Decimal("62596198052.8648707737382150"),
+        content_hash="x",
+        created_at=T0,
+        updated_at=T0,
+    )
     row = api_client.get("/data").json()["results"][0]
     assert (row["price_usd"], row["market_cap_usd"]) == ("0.00000001234", "62596198052.8648707737382150")
 
@@ -164,6 +190,16 @@ def test_openapi_schema_and_swagger_ui_are_served(api_client):
     schema = api_client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     params = {p["name"] for p in schema.json()["paths"]["/data"]["get"]["parameters"]}
-    assert {"symbol", "coin", "source", "as_of_after", "as_of_before", "min_price", "max_price",
-            "cursor", "page_size", "ordering"} <= params
+    assert {
+        "symbol",
+        "coin",
+        "source",
+        "as_of_after",
+        "as_of_before",
+        "min_price",
+        "max_price",
+        "cursor",
+        "page_size",
+        "ordering",
+    } <= params
     assert api_client.get("/docs").status_code == 200

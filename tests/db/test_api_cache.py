@@ -11,10 +11,9 @@ from tests.factories import run_etl, write_csv
 pytestmark = pytest.mark.django_db(transaction=True)  # the invalidation fires on commit
 
 
-
-
-def test_a_repeated_page_comes_from_the_cache_with_its_own_request_meta(api_client, csv_path,
-                                                                        django_assert_num_queries):
+def test_a_repeated_page_comes_from_the_cache_with_its_own_request_meta(
+    api_client, csv_path, django_assert_num_queries
+):
     write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x", "ETH,3400,1,2024-11-21T00:00:00Z,x"])
     run_etl()
     first = api_client.get("/data?page_size=1")

@@ -16,14 +16,22 @@ from tests.factories import run_etl, source_run
 
 pytestmark = pytest.mark.django_db
 
-TOY_ITEMS = [{"id": "toy-btc", "sym": "BTC", "name": "Bitcoin", "usd": "97000.5"},
-             {"id": "toy-doge", "sym": "DOGE", "name": "Dogecoin", "usd": "0.1234"}]
+TOY_ITEMS = [
+    {"id": "toy-btc", "sym": "BTC", "name": "Bitcoin", "usd": "97000.5"},
+    {"id": "toy-doge", "sym": "DOGE", "name": "Dogecoin", "usd": "0.1234"},
+]
 
 
 def toy_to_quote(payload: str) -> QuoteRecord:
     item = load_json_object(payload)
-    return QuoteRecord(source="toy", source_id=item["id"], symbol=item["sym"], name=item["name"],
-                       as_of=datetime(2024, 11, 21, tzinfo=UTC), price_usd=Decimal(item["usd"]))
+    return QuoteRecord(
+        source="toy",
+        source_id=item["id"],
+        symbol=item["sym"],
+        name=item["name"],
+        as_of=datetime(2024, 11, 21, tzinfo=UTC),
+        price_usd=Decimal(item["usd"]),
+    )
 
 
 class ToyClient:

@@ -6,7 +6,6 @@ import threading
 import time
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -14,9 +13,10 @@ from django.core.management import CommandError, call_command
 
 from devtools.source_fakes import coin_universe
 from devtools.source_server import COINCAP_V2_MESSAGE, SourceServer, fault_spec_parse
+from tests.factories import FIXTURES
 
 # Copies of the recorded samples in shared/samples, kept with the tests so a clone runs them.
-SAMPLES = Path(__file__).resolve().parent / "fixtures"
+SAMPLES = FIXTURES
 KEY = {"Authorization": "Bearer test-key"}
 COINS = 120  # past the 80 real coins, so invented ones (shared symbols, dust prices) are served too
 FAST = 2  # seconds: every request here answers well within it unless a fault holds it
@@ -353,4 +353,3 @@ def test_requests_are_counted_per_source_and_route(server):
 def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError):
         _ = SourceServer(port=0, coins=1, seed=1).url
-

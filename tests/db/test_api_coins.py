@@ -18,8 +18,13 @@ def make_coin(symbol: str, name: str, slug: str, *, rank: int | None = None) -> 
 
 def make_listing(coin: Coin, source: str, *, confidence: str = "1.00") -> SourceListing:
     return SourceListing.objects.create(
-        coin=coin, source=source, source_id=f"{coin.slug}-{source}", symbol=coin.symbol, name=coin.name,
-        match_rule=MatchRule.NEW_COIN, confidence=Decimal(confidence),
+        coin=coin,
+        source=source,
+        source_id=f"{coin.slug}-{source}",
+        symbol=coin.symbol,
+        name=coin.name,
+        match_rule=MatchRule.NEW_COIN,
+        confidence=Decimal(confidence),
     )
 
 
@@ -27,8 +32,15 @@ def make_quotes(coin: Coin, hours: int, *, source: str = "legacy_csv", price: st
     """Hourly quotes from T0 on; the price grows by one an hour, so the newest is the dearest."""
     now = timezone.now()
     Quote.objects.bulk_create(
-        Quote(coin=coin, source=source, as_of=T0 + timedelta(hours=h), price_usd=Decimal(price) + h,
-              content_hash="x", created_at=now, updated_at=now)
+        Quote(
+            coin=coin,
+            source=source,
+            as_of=T0 + timedelta(hours=h),
+            price_usd=Decimal(price) + h,
+            content_hash="x",
+            created_at=now,
+            updated_at=now,
+        )
         for h in range(hours)
     )
 
@@ -41,9 +53,16 @@ def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_str
     btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     make_listing(btc, "coincap", confidence="0.90")
     Quote.objects.create(
-        coin=btc, source="coincap", as_of=T0, price_usd=Decimal("97555.28202235"),
-        market_cap_usd=Decimal("1930177593571.25"), percent_change_24h=Decimal("-3.8"), rank=1,
-        content_hash="x", created_at=T0, updated_at=T0,
+        coin=btc,
+        source="coincap",
+        as_of=T0,
+        price_usd=Decimal("97555.28202235"),
+        market_cap_usd=Decimal("1930177593571.25"),
+        percent_change_24h=Decimal("-3.8"),
+        rank=1,
+        content_hash="x",
+        created_at=T0,
+        updated_at=T0,
     )
     response = api_client.get("/coins")
     assert response.status_code == 200
@@ -51,14 +70,36 @@ def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_str
     assert set(body) == {"results", "next", "previous", "meta"}
     assert body["meta"]["request_id"] == response["X-Request-ID"] and body["meta"]["api_latency_ms"] >= 0
     assert (body["meta"]["count"], body["meta"]["page"], body["meta"]["page_size"]) == (1, 1, 100)
-    assert body["results"] == [{
-        "slug": "bitcoin", "symbol": "BTC", "name": "Bitcoin", "rank": 1, "provisional": False,
-        "listings": [{"source": "coincap", "source_id": "bitcoin-coincap", "symbol": "BTC", "name": "Bitcoin",
-                      "match_rule": "new_coin", "confidence": "0.90"}],
-        "latest_quotes": [{"source": "coincap", "as_of": "2024-11-21T00:00:00Z", "price_usd": "97555.28202235",
-                           "market_cap_usd": "1930177593571.25", "volume_24h_usd": None,
-                           "percent_change_24h": "-3.8", "rank": 1}],
-    }]
+    assert body["results"] == [
+        {
+            "slug": "bitcoin",
+            "symbol": "BTC",
+            "name": "Bitcoin",
+            "rank": 1,
+            "provisional": False,
+            "listings": [
+                {
+                    "source": "coincap",
+                    "source_id": "bitcoin-coincap",
+                    "symbol": "BTC",
+                    "name": "Bitcoin",
+                    "match_rule": "new_coin",
+                    "confidence": "0.90",
+                }
+            ],
+            "latest_quotes": [
+                {
+                    "source": "coincap",
+                    "as_of": "2024-11-21T00:00:00Z",
+                    "price_usd": "97555.28202235",
+                    "market_cap_usd": "1930177593571.25",
+                    "volume_24h_usd": None,
+                    "percent_change_24h": "-3.8",
+                    "rank": 1,
+                }
+            ],
+        }
+    ]
 
 
 def test_coins_are_ordered_by_rank_with_the_unranked_last_then_by_slug(api_client):

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from coins.models import Coin
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 COINS = 2000
 HOURS = 100
@@ -27,8 +27,13 @@ def market():
     """COINS coins (symbols shared in pairs, as real ones are), each quoted hourly for HOURS hours by
     one of the three sources in turn; as inserted by hourly runs, the ids grow with as_of."""
     Coin.objects.bulk_create(
-        Coin(slug=f"coin-{i}", symbol=f"SYM{i % (COINS // 2)}", name=f"Coin {i}", name_key=f"coin{i}",
-             rank=i if i < COINS * 9 // 10 else None)
+        Coin(
+            slug=f"coin-{i}",
+            symbol=f"SYM{i % (COINS // 2)}",
+            name=f"Coin {i}",
+            name_key=f"coin{i}",
+            rank=i if i < COINS * 9 // 10 else None,
+        )
         for i in range(COINS)
     )
     adapt = connection.ops.adapt_datetimefield_value
@@ -70,8 +75,10 @@ def _reads_quotes_whole(plan: str) -> bool:
 
 
 def test_no_endpoint_reads_the_quote_table_whole(api_client, market):
-    window = {"as_of_after": (NEWEST - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "as_of_before": (NEWEST - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    window = {
+        "as_of_after": (NEWEST - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "as_of_before": (NEWEST - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     urls = [
         "/data",
         "/data?" + urlencode({"cursor": _deep_cursor(api_client)}),

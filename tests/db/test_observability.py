@@ -7,7 +7,6 @@ import subprocess
 import sys
 from datetime import datetime
 from io import StringIO
-from pathlib import Path
 from unittest import mock
 from urllib.parse import urlsplit
 
@@ -22,11 +21,10 @@ from core.logging import ContextFilter, JsonFormatter, log_context
 from etl.models import EtlRun, SourceRun, Trigger
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
-from tests.factories import run_etl, write_csv
+from tests.factories import ROOT, run_etl, write_csv
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 ROWS = [
     "BTC,97000.12,1930177593571.2,2024-11-21T00:00:00Z,coingecko",
     "ETH,3400.5,409000000000,2024-11-21T00:00:00Z,coingecko",
@@ -79,8 +77,6 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
     return samples[key]
 
 
-
-
 def test_etl_figures_equal_the_database(client, csv_path):
     write_csv(csv_path, ROWS)
     run_etl()
@@ -99,13 +95,17 @@ def test_etl_figures_equal_the_database(client, csv_path):
     )
     assert totals == {"inserted__sum": 2, "updated__sum": 0, "unchanged__sum": 0, "rejected__sum": 1}
     for outcome in ("inserted", "updated", "unchanged", "rejected"):
-        assert value(samples, "kasparro_etl_rows_total", source="legacy_csv", outcome=outcome) == totals[f"{outcome}__sum"]
+        assert (
+            value(samples, "kasparro_etl_rows_total", source="legacy_csv", outcome=outcome) == totals[f"{outcome}__sum"]
+        )
     assert value(samples, "kasparro_source_http_requests_total", source="legacy_csv") == 0
     assert 0 <= value(samples, "kasparro_etl_source_last_success_age_seconds", source="legacy_csv") < 60
     assert ("kasparro_etl_source_duration_seconds", ("source", "legacy_csv"), ("stage", "extract")) in samples
     assert value(samples, "kasparro_etl_last_run_duration_seconds") >= 0
     assert ("kasparro_celery_queue_depth", ("queue", "kasparro")) in samples
-    assert all(value(samples, "kasparro_metrics_part_up", part=part) == 1 for part in ("http_store", "database", "broker"))
+    assert all(
+        value(samples, "kasparro_metrics_part_up", part=part) == 1 for part in ("http_store", "database", "broker")
+    )
 
 
 def test_http_requests_are_counted_by_route_method_and_status(client):
@@ -116,7 +116,8 @@ def test_http_requests_are_counted_by_route_method_and_status(client):
     after = scrape(client)
 
     def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        # A fresh store has no sample before the requests; after them, it must.
+        return value(after, name, **labels) - before.get((name, *sorted(labels.items())), 0.0)
 
     assert delta("kasparro_http_requests_total", view="data", method="GET", status="200") == 2
     assert delta("kasparro_http_requests_total", view="data", method="GET", status="400") == 1
@@ -126,13 +127,13 @@ def test_http_requests_are_counted_by_route_method_and_status(client):
 
 
 def test_requests_answered_by_other_processes_are_in_the_scrape(client, http_metrics_store):
-    before = value(scrape(client), "kasparro_http_requests_total", view="unmatched", method="GET", status="404")
+    labels = {"view": "unmatched", "method": "GET", "status": "404"}
+    before = scrape(client).get(("kasparro_http_requests_total", *sorted(labels.items())), 0.0)  # a fresh store: none
     env = {**os.environ, **http_metrics_store, "ALLOWED_HOSTS": "testserver"}
     answer_a_404 = "import django; django.setup(); from django.test import Client; Client().get('/no-such-page')"
     for _ in range(2):
         subprocess.run([sys.executable, "-c", answer_a_404], cwd=ROOT, env=env, check=True, capture_output=True)
-    after = value(scrape(client), "kasparro_http_requests_total", view="unmatched", method="GET", status="404")
-    assert after - before == 2
+    assert value(scrape(client), "kasparro_http_requests_total", **labels) - before == 2
 
 
 def test_a_store_that_is_down_fails_no_request_and_the_scrape_says_so(client, settings, json_log):
@@ -165,7 +166,11 @@ def test_log_lines_of_a_task_carry_its_task_id(csv_path, json_log):
     run, _ = etl_run_create(trigger=Trigger.CLI)
     extract_source_task.apply(kwargs={"run_id": run.pk, "source": "legacy_csv"}, task_id="task-observability-1")
     extracted = next(r for r in json_log() if r["message"].startswith("extracted"))
-    assert (extracted["task_id"], extracted["run_id"], extracted["source"]) == ("task-observability-1", run.pk, "legacy_csv")
+    assert (extracted["task_id"], extracted["run_id"], extracted["source"]) == (
+        "task-observability-1",
+        run.pk,
+        "legacy_csv",
+    )
 
 
 def test_the_request_id_round_trips_and_is_in_the_request_log_lines(json_log):

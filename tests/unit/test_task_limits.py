@@ -9,8 +9,10 @@ from kasparro.celery import app
 app.loader.import_default_modules()  # the worker's autodiscovery, so every task is registered
 
 OUR_TASKS = sorted(name for name in app.tasks if name.startswith("etl."))
-ARGS = {"etl.tasks.extract_source_task": {"run_id": 1, "source": "legacy_csv"},
-        "etl.tasks.normalize_and_upsert_task": {"run_id": 1}}
+ARGS = {
+    "etl.tasks.extract_source_task": {"run_id": 1, "source": "legacy_csv"},
+    "etl.tasks.normalize_and_upsert_task": {"run_id": 1},
+}
 
 
 def test_every_task_is_listed():

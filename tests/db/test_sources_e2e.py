@@ -39,10 +39,6 @@ def sources(server, csv_path, settings):
     return server
 
 
-
-
-
-
 def test_all_three_sources_load_and_btc_is_one_coin_with_three_listings(sources, api_client):
     run = run_etl(check=False)
     assert run.status == RunStatus.SUCCEEDED

@@ -6,11 +6,13 @@ import signal
 import socket
 import subprocess
 import urllib.request
-from pathlib import Path
 
+import pytest
+
+from tests.factories import ROOT
 from tests.worker import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # real processes: workers, gunicorn, make run
 
 
 def free_port() -> int:
@@ -29,17 +31,25 @@ def get_json(url: str):
 
 def test_make_run_serves_the_first_run_made_by_its_worker(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_QUEUE", "DEBUG", "SECRET_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_QUEUE", "DEBUG", "SECRET_KEY")
+    }
     # No internet here: the shipped CSV alone.
     env.update(KASPARRO_VAR_DIR=str(tmp_path), PORT=str(port), ETL_SOURCES="legacy_csv")
     log = (tmp_path / "make-run.log").open("w")
-    process = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
-        run = wait_for(lambda: (r := get_json(f"{base}/runs/1")) and r["status"] not in ("queued", "running") and r,
-                       timeout=240, interval=1, message="the first run to finish through the worker")
+        run = wait_for(
+            lambda: (r := get_json(f"{base}/runs/1")) and r["status"] not in ("queued", "running") and r,
+            timeout=240,
+            interval=1,
+            message="the first run to finish through the worker",
+        )
         assert run["status"] == "succeeded", run["error"]
         assert run["trigger"] == "cli" and run["source_runs"][0]["inserted"] == 5000
         assert len(get_json(f"{base}/data?symbol=BTC&page_size=1000")["results"]) > 0
