@@ -1,5 +1,6 @@
 """A local stand-in for the CoinPaprika and CoinCap APIs, with faults on demand: tests, demos and benchmarks
-never need the internet.
+never need the internet. (About 300 lines: one server, its routes and its handler read best together;
+the data is devtools.source_fakes, the faults devtools.faults.)
 
     with SourceServer(port=0, coins=200, seed=7) as server:
         server.set_fault("coincap", "status", times=2, code=503, retry_after=1)
@@ -23,13 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.faults import SOURCES, Fault, fault_make
 from devtools.source_fakes import MarketCoin, coin_universe, coincap_asset, coinpaprika_ticker, coins_repriced
-from etl.sources import coincap, coinpaprika
 
 logger = logging.getLogger(__name__)
 
-# The APIs this server speaks, named as the registry names them.
-SOURCES = (coinpaprika.NAME, coincap.NAME)
 DEFAULT_AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
 COINCAP_DEFAULT_LIMIT = 100
 COINCAP_MAX_LIMIT = 2000
@@ -37,29 +36,11 @@ COINCAP_V2_MESSAGE = (
     "We are deprecating this version of the CoinCap API on March 31, 2025. "
     "Sign up for our new V3 API at https://pro.coincap.io/dashboard"
 )
-_REQUIRED = object()
-# Each fault kind's parameters: (type, default); the type also reads them from the command line's text.
-FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
-    "latency": {"seconds": (float, _REQUIRED)},
-    "status": {"code": (int, _REQUIRED), "retry_after": (int, None)},
-    "timeout": {"seconds": (float, 30.0)},
-    "truncate": {},
-    "not_json": {},
-    "rename_field": {"field": (str, _REQUIRED), "to": (str, _REQUIRED)},
-}
 # What a CDN in front of an API answers when the API behind it is down: 200, HTML.
 _HTML_ERROR_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Service temporarily unavailable</title></head>"
     b"<body><h1>Service temporarily unavailable</h1><p>Please try again in a few minutes.</p></body></html>\n"
 )
-
-
-@dataclass
-class Fault:
-    source: str
-    kind: str
-    params: dict[str, Any]
-    times: int | None = None  # requests it still applies to; None: every request
 
 
 @dataclass(frozen=True)
@@ -73,44 +54,6 @@ class Reply:
 
 
 _NO_FAULT = Fault(source="", kind="", params={})
-
-
-def fault_make(*, source: str, kind: str, times: int | str | None = None, **params: Any) -> Fault:
-    """A checked fault; raises ValueError naming what is wrong."""
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
-    if kind not in FAULT_PARAMS:
-        raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_PARAMS)}")
-    accepted = FAULT_PARAMS[kind]
-    if unknown := set(params) - set(accepted):
-        takes = ", ".join(accepted) or "nothing"
-        raise ValueError(f"fault {kind!r} takes no {', '.join(sorted(unknown))}; it takes: {takes}")
-    values = {}
-    for name, (kind_of, default) in accepted.items():
-        if name not in params and default is _REQUIRED:
-            raise ValueError(f"fault {kind!r} needs {name}=")
-        try:
-            values[name] = kind_of(params[name]) if name in params else default
-        except (TypeError, ValueError):
-            raise ValueError(f"fault {kind!r}: {name}={params[name]!r} is not a {kind_of.__name__}") from None
-    if kind == "status" and not 400 <= values["code"] <= 599:
-        raise ValueError(f"fault 'status': code={values['code']} is not an error status (400-599)")
-    if times is not None and (not str(times).isdigit() or int(times) < 1):
-        raise ValueError(f"times={times!r} must be a whole number of requests, at least 1")
-    return Fault(source=source, kind=kind, params=values, times=None if times is None else int(times))
-
-
-def fault_spec_parse(*, spec: str) -> Fault:
-    """`SOURCE:KIND[:k=v,...]`, as `serve_sources --fault` takes it: `coincap:status:code=503,times=2`."""
-    source, _, rest = spec.partition(":")
-    kind, _, pairs = rest.partition(":")
-    params = {}
-    for pair in filter(None, pairs.split(",")):
-        name, equals, value = pair.partition("=")
-        if not equals:
-            raise ValueError(f"{pair!r} in {spec!r} is not name=value")
-        params[name] = value
-    return fault_make(source=source, kind=kind, **params)
 
 
 class SourceServer:

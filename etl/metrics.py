@@ -29,16 +29,13 @@ def etl_families() -> Iterator[Metric]:
     yield from (finished, active)
 
     last_run = (
-        EtlRun.objects.filter(started_at__isnull=False, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("started_at", "finished_at")
-        .first()
+        EtlRun.objects.filter(started_at__isnull=False, finished_at__isnull=False).order_by("-finished_at").first()
     )
     if last_run:
         yield GaugeMetricFamily(
             "kasparro_etl_last_run_duration_seconds",
             "Duration of the last finished ETL run.",
-            value=(last_run[1] - last_run[0]).total_seconds(),
+            value=last_run.duration_seconds,
         )
 
     totals = (

@@ -1,5 +1,7 @@
 """Small builders and runners shared by the tests: one helper per thing."""
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
@@ -7,6 +9,8 @@ from django.core.management import CommandError, call_command
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"  # recorded and real payloads
+# The moment the made-up quotes start at.
+T0 = datetime(2024, 11, 21, tzinfo=UTC)
 LEGACY_HEADER = "Ticker,Price,MarketCap,Date,Source"
 
 
@@ -47,3 +51,53 @@ def staff_client(username: str = "ops"):
     client = APIClient()
     client.force_authenticate(User.objects.create_user(username, is_staff=True))
     return client
+
+
+def make_coin(symbol: str, name: str, slug: str, *, rank: int | None = None):
+    from coins.models import Coin
+
+    return Coin.objects.create(symbol=symbol, name=name, slug=slug, name_key=name.lower(), rank=rank)
+
+
+def make_listing(coin, source: str, *, confidence: str = "1.00"):
+    from coins.models import MatchRule, SourceListing
+
+    return SourceListing.objects.create(
+        coin=coin,
+        source=source,
+        source_id=f"{coin.slug}-{source}",
+        symbol=coin.symbol,
+        name=coin.name,
+        match_rule=MatchRule.NEW_COIN,
+        confidence=Decimal(confidence),
+    )
+
+
+def make_quote(coin, *, source: str = "coincap", as_of: datetime = T0, **figures):
+    """One stored quote with these figures (Decimals, rank), as the pipeline would have written it."""
+    from coins.models import Quote
+
+    return Quote.objects.create(
+        coin=coin, source=source, as_of=as_of, content_hash="x", created_at=as_of, updated_at=as_of, **figures
+    )
+
+
+def make_quotes(coin, hours: int, *, source: str = "legacy_csv", price: str = "100", start: int = 0) -> None:
+    """Hourly quotes from T0 on; the price grows by one an hour, so the newest is the dearest."""
+    from django.utils import timezone
+
+    from coins.models import Quote
+
+    now = timezone.now()
+    Quote.objects.bulk_create(
+        Quote(
+            coin=coin,
+            source=source,
+            as_of=T0 + timedelta(hours=h),
+            price_usd=Decimal(price) + h,
+            content_hash="x",
+            created_at=now,
+            updated_at=now,
+        )
+        for h in range(start, start + hours)
+    )

@@ -1,48 +1,12 @@
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
-from coins.models import Coin, MatchRule, Quote, SourceListing
+from tests.factories import make_coin, make_listing, make_quote, make_quotes
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2024, 11, 21, tzinfo=UTC)
 SOURCES = ("coincap", "coinpaprika", "legacy_csv")
-
-
-def make_coin(symbol: str, name: str, slug: str, *, rank: int | None = None) -> Coin:
-    return Coin.objects.create(symbol=symbol, name=name, slug=slug, name_key=name.lower(), rank=rank)
-
-
-def make_listing(coin: Coin, source: str, *, confidence: str = "1.00") -> SourceListing:
-    return SourceListing.objects.create(
-        coin=coin,
-        source=source,
-        source_id=f"{coin.slug}-{source}",
-        symbol=coin.symbol,
-        name=coin.name,
-        match_rule=MatchRule.NEW_COIN,
-        confidence=Decimal(confidence),
-    )
-
-
-def make_quotes(coin: Coin, hours: int, *, source: str = "legacy_csv", price: str = "100"):
-    """Hourly quotes from T0 on; the price grows by one an hour, so the newest is the dearest."""
-    now = timezone.now()
-    Quote.objects.bulk_create(
-        Quote(
-            coin=coin,
-            source=source,
-            as_of=T0 + timedelta(hours=h),
-            price_usd=Decimal(price) + h,
-            content_hash="x",
-            created_at=now,
-            updated_at=now,
-        )
-        for h in range(hours)
-    )
 
 
 def slugs(response) -> list[str]:
@@ -52,17 +16,13 @@ def slugs(response) -> list[str]:
 def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_strings(api_client):
     btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     make_listing(btc, "coincap", confidence="0.90")
-    Quote.objects.create(
-        coin=btc,
+    make_quote(
+        btc,
         source="coincap",
-        as_of=T0,
         price_usd=Decimal("97555.28202235"),
         market_cap_usd=Decimal("1930177593571.25"),
         percent_change_24h=Decimal("-3.8"),
         rank=1,
-        content_hash="x",
-        created_at=T0,
-        updated_at=T0,
     )
     response = api_client.get("/coins")
     assert response.status_code == 200

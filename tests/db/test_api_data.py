@@ -1,35 +1,11 @@
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from coins.models import Coin, Quote
+from tests.factories import make_coin, make_quote, make_quotes
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2024, 11, 21, tzinfo=UTC)
-
-
-def make_coin(symbol: str, name: str, slug: str) -> Coin:
-    return Coin.objects.create(symbol=symbol, name=name, slug=slug, name_key=name.lower())
-
-
-def make_quotes(coin: Coin, hours: int, *, source: str = "legacy_csv", price: str = "100", start: int = 0):
-    now = timezone.now()
-    Quote.objects.bulk_create(
-        Quote(
-            coin=coin,
-            source=source,
-            as_of=T0 + timedelta(hours=h),
-            price_usd=Decimal(price) + h,
-            content_hash="x",
-            created_at=now,
-            updated_at=now,
-        )
-        for h in range(start, start + hours)
-    )
 
 
 def walk(client, url: str) -> list[dict]:
@@ -43,18 +19,14 @@ def walk(client, url: str) -> list[dict]:
 
 def test_results_carry_the_unified_fields_with_numbers_as_exact_strings(api_client):
     btc = make_coin("BTC", "Bitcoin", "bitcoin")
-    Quote.objects.create(
-        coin=btc,
+    make_quote(
+        btc,
         source="coincap",
-        as_of=T0,
         price_usd=Decimal("97555.28202235"),
         market_cap_usd=Decimal("1930177593571.25"),
         percent_change_24h=Decimal("-3.80"),
         circulating_supply=Decimal("19785475"),
         rank=1,
-        content_hash="x",
-        created_at=T0,
-        updated_at=T0,
     )
     response = api_client.get("/data")
     assert response.status_code == 200
@@ -77,15 +49,11 @@ def test_results_carry_the_unified_fields_with_numbers_as_exact_strings(api_clie
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the embedded SQLite keeps 15 significant digits")
 def test_postgresql_returns_every_digit_the_source_sent(api_client):
     btc = make_coin("BTC", "Bitcoin", "bitcoin")
-    Quote.objects.create(
-        coin=btc,
+    make_quote(
+        btc,
         source="coincap",
-        as_of=T0,
         price_usd=Decimal("0.00000001234"),
         market_cap_usd=Decimal("62596198052.8648707737382150"),
-        content_hash="x",
-        created_at=T0,
-        updated_at=T0,
     )
     row = api_client.get("/data").json()["results"][0]
     assert (row["price_usd"], row["market_cap_usd"]) == ("0.00000001234", "62596198052.8648707737382150")

@@ -11,8 +11,9 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
+from devtools.faults import fault_spec_parse
 from devtools.source_fakes import coin_universe
-from devtools.source_server import COINCAP_V2_MESSAGE, SourceServer, fault_spec_parse
+from devtools.source_server import COINCAP_V2_MESSAGE, SourceServer
 from tests.factories import FIXTURES
 
 # Copies of the recorded samples in shared/samples, kept with the tests so a clone runs them.

@@ -2,7 +2,8 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from devtools.source_server import FAULT_PARAMS, SourceServer, fault_spec_parse
+from devtools.faults import FAULT_PARAMS, fault_spec_parse
+from devtools.source_server import SourceServer
 
 
 class Command(BaseCommand):
