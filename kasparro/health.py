@@ -77,7 +77,7 @@ def health_report() -> dict:
         status = "degraded"
     else:
         status = "ok"
-    return {"status": status, "failing": failing, "checks": checks, "etl": etl}
+    return {"status": status, "version": settings.KASPARRO_VERSION, "failing": failing, "checks": checks, "etl": etl}
 
 
 class HealthView(APIView):
@@ -88,9 +88,11 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer("Health", {"status": serializers.CharField(), "failing": serializers.ListField(),
+            200: inline_serializer("Health", {"status": serializers.CharField(), "version": serializers.CharField(),
+                                              "failing": serializers.ListField(),
                                               "checks": serializers.DictField(), "etl": serializers.DictField()}),
             503: inline_serializer("HealthUnavailable", {"status": serializers.CharField(),
+                                                         "version": serializers.CharField(),
                                                          "failing": serializers.ListField()}),
         }
     )
