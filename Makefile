@@ -3,10 +3,11 @@ PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.installed-lint
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test install migrate clean up down logs bench-etl
+.PHONY: run test lint lint-delivery install migrate clean up down logs bench-etl
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -17,6 +18,11 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# Both files in one pip run, so the linters' dependencies resolve against the pinned ones.
+$(LINT_STAMP): requirements-lint.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r requirements-lint.txt
+	touch $@
+
 # Development defaults; set DEBUG=false, SECRET_KEY, DATABASE_URL, REDIS_URL to run like production.
 run: export DEBUG ?= true
 run: install
@@ -26,6 +32,21 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every static check; `.ci/run` runs it before the tests. Each group of checks is one
+# prerequisite: a new group is one more `lint: lint-<group>` line and its recipe.
+lint: lint-delivery
+
+# What ships the service, each file by the tool that knows its format: the GitHub workflows,
+# Dependabot, the Dockerfile, the Compose file and the shell scripts.
+lint-delivery: $(LINT_STAMP)
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --schemafile tests/fixtures/compose-spec.json docker-compose.yml
+	for script in .ci/run bin/entrypoint; do bash -n "$$script" || exit 1; done
+	$(BIN)/shellcheck .ci/run bin/entrypoint
 
 clean:
 	rm -rf $(VENV) var staticfiles
