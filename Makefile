@@ -38,15 +38,16 @@ test: install
 lint: lint-delivery
 
 # What ships the service, each file by the tool that knows its format: the GitHub workflows,
-# Dependabot, the Dockerfile, the Compose file and the shell scripts.
+# Dependabot, the Dockerfile, the Compose files, the Azure cloud-init and the shell scripts.
 lint-delivery: $(LINT_STAMP)
 	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/check-jsonschema --schemafile tests/fixtures/compose-spec.json docker-compose.yml
-	for script in .ci/run bin/entrypoint; do bash -n "$$script" || exit 1; done
-	$(BIN)/shellcheck .ci/run bin/entrypoint
+	$(BIN)/check-jsonschema --schemafile tests/fixtures/compose-spec.json docker-compose.yml deploy/azure/compose.azure.yml
+	for script in .ci/run bin/entrypoint deploy/azure/deploy.sh; do bash -n "$$script" || exit 1; done
+	$(BIN)/shellcheck .ci/run bin/entrypoint deploy/azure/deploy.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python deploy/check-cloud-init deploy/azure/cloud-init.yaml
 
 clean:
 	rm -rf $(VENV) var staticfiles

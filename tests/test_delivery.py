@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import yaml
+from jsonschema import Draft7Validator
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
+AZURE = ROOT / "deploy" / "azure"
 
 
 def load(path: Path) -> dict:
@@ -91,9 +93,11 @@ def test_the_image_is_published_on_main_and_version_tags_and_only_built_for_pull
     assert job["permissions"]["packages"] == "write"
 
     meta = uses(job, "docker/metadata-action")["with"]
-    tags = meta["tags"].split()
+    tags = [line.strip() for line in meta["tags"].splitlines() if line.strip()]
     assert {"type=edge,branch=main", "type=semver,pattern={{version}}", "type=semver,pattern={{major}}.{{minor}}"} <= set(tags)
-    assert meta["flavor"] == "latest=auto"
+    assert meta["flavor"] == "latest=false"
+    (latest,) = [tag for tag in tags if tag.startswith("type=raw,value=latest,")]
+    assert "refs/tags/v" in latest and "!contains(github.ref_name, '-')" in latest
     assert meta["images"] == "${{ steps.release.outputs.image }}"
 
     build = uses(job, "docker/build-push-action")["with"]
@@ -145,3 +149,86 @@ def test_dependabot_updates_every_ecosystem_weekly_with_what_is_released_togethe
     assert {group_of(p) for p in ("Django", "djangorestframework", "django-filter", "drf-spectacular")} == {"django"}
     assert {group_of(p) for p in ("celery", "kombu", "redis", "django-celery-beat")} == {"celery"}
     assert {group_of(p) for p in ("pytest", "pytest-django", "hypothesis", "responses")} == {"test-tools"}
+
+
+def compose_spec() -> Draft7Validator:
+    return Draft7Validator(load(ROOT / "tests" / "fixtures" / "compose-spec.json"))
+
+
+def test_the_azure_override_sends_every_container_to_journald_and_keeps_the_stack_valid():
+    base, override = load(ROOT / "docker-compose.yml"), load(AZURE / "compose.azure.yml")
+    assert set(override["services"]) == set(base["services"])
+    for name, service in override["services"].items():
+        assert service["logging"]["driver"] == "journald", name
+        assert service["logging"]["options"] == {"tag": "{{.Name}}"}, name
+    # Compose replaces the logging options when the driver changes.
+    merged = {**base, "services": {name: {**svc, "logging": override["services"][name]["logging"]}
+                                   for name, svc in base["services"].items()}}
+    assert not list(compose_spec().iter_errors(merged))
+
+
+def cloud_init() -> dict:
+    return load(AZURE / "cloud-init.yaml")
+
+
+def written(path: str) -> str:
+    (content,) = [entry["content"] for entry in cloud_init()["write_files"] if entry["path"] == path]
+    return content
+
+
+def dockerignored(path: str) -> bool:
+    """Whether .dockerignore keeps `path` out of the build context (last matching line wins)."""
+    ignored = False
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, pattern.removeprefix("**/")) for p in prefixes):
+            ignored = not negated
+    return ignored
+
+
+def test_the_vm_takes_its_compose_files_from_the_image_it_runs():
+    configure = written("/usr/local/sbin/kasparro-configure")
+    copied = re.findall(r'docker cp "\$container:/app/([^"]+)"', configure)
+    assert sorted(copied) == ["deploy/azure/compose.azure.yml", "docker-compose.yml"]
+    for path in [*copied, "pyproject.toml"]:
+        assert (ROOT / path).is_file(), path
+        assert not dockerignored(path), f"{path} must reach the image"
+    assert "COMPOSE_FILE=docker-compose.yml:compose.azure.yml" in configure
+    assert "KASPARRO_IMAGE" in configure and 'docker pull --quiet "$image"' in configure
+
+
+def test_the_vm_reads_its_settings_from_key_vault_with_its_managed_identity():
+    configure = written("/usr/local/sbin/kasparro-configure")
+    assert "identity/oauth2/token" in configure and "resource=https%3A%2F%2Fvault.azure.net" in configure
+    assert ".vault.azure.net/secrets" in configure
+    for required in ("SECRET_KEY", "POSTGRES_PASSWORD", "KASPARRO_IMAGE"):
+        assert required in configure
+    # The tags the deploy script sets are the ones the VM reads.
+    deploy = (AZURE / "deploy.sh").read_text()
+    for tag in re.findall(r"vm_tag (kasparro-[a-z-]+)", configure):
+        assert f'"{tag}=' in deploy, tag
+
+
+def test_the_stack_is_a_systemd_unit_started_on_boot_and_beat_stays_the_only_scheduler():
+    unit = written("/etc/systemd/system/kasparro.service")
+    assert "ExecStart=/usr/bin/docker compose up --detach --no-build" in unit
+    assert "ExecStartPre=/usr/local/sbin/kasparro-configure" in unit
+    assert "WantedBy=multi-user.target" in unit and "Restart=on-failure" in unit
+    assert "systemctl enable kasparro.service" in cloud_init()["runcmd"]
+    text = (AZURE / "cloud-init.yaml").read_text()
+    assert not re.search(r"\bcron|OnCalendar|\.timer\b", text), "the hourly run is Celery beat's, inside the stack"
+
+
+def test_caddy_terminates_tls_for_the_vm_name_in_front_of_the_loopback_port():
+    assert "caddy" in cloud_init()["packages"]
+    caddyfile = written("/etc/caddy/Caddyfile")
+    assert "{$KASPARRO_DOMAIN} {" in caddyfile
+    assert "reverse_proxy 127.0.0.1:8000" in caddyfile
+    assert "respond /metrics 404" in caddyfile
+    assert "127.0.0.1:8000:8000" in load(ROOT / "docker-compose.yml")["services"]["web"]["ports"]

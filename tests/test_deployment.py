@@ -23,7 +23,7 @@ ENTRYPOINT = ROOT / "bin" / "entrypoint"
 # schema/compose-spec.json, Apache-2.0) keeps this test running where shared/ is absent.
 SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "compose-spec.json"
 VENDORED_SPEC = ROOT / "tests" / "fixtures" / "compose-spec.json"
-APP_IMAGE = "kasparro:latest"
+APP_IMAGE = "${KASPARRO_IMAGE:-kasparro:latest}"
 APP_SERVICES = {"migrate", "first-run", "web", "worker", "beat"}
 
 
