@@ -218,7 +218,9 @@ def test_the_vm_reads_its_settings_from_key_vault_with_its_managed_identity():
 def test_the_stack_is_a_systemd_unit_started_on_boot_and_beat_stays_the_only_scheduler():
     unit = written("/etc/systemd/system/kasparro.service")
     assert "ExecStart=/usr/bin/docker compose up --detach --no-build" in unit
-    assert "ExecStartPre=/usr/local/sbin/kasparro-configure" in unit
+    assert "ExecStartPre=-/usr/local/sbin/kasparro-configure" in unit
+    # An upgrade that cannot be configured must fail, not carry on with the old image.
+    assert "ExecReload=/usr/local/sbin/kasparro-configure" in unit
     assert "WantedBy=multi-user.target" in unit and "Restart=on-failure" in unit
     assert "systemctl enable kasparro.service" in cloud_init()["runcmd"]
     text = (AZURE / "cloud-init.yaml").read_text()
