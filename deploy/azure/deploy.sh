@@ -134,7 +134,10 @@ cmd_up() {
     secret_set "$vault" POSTGRES-PASSWORD "$(openssl rand -hex 24)"
   fi
   if [[ -n ${IMAGE:-} ]]; then
-    secret_set "$vault" KASPARRO-IMAGE "$IMAGE"
+    # Only a change makes a new version: the versions are the history `images` shows.
+    if [[ $(az keyvault secret show --vault-name "$vault" --name KASPARRO-IMAGE --query value -o tsv 2>/dev/null) != "$IMAGE" ]]; then
+      secret_set "$vault" KASPARRO-IMAGE "$IMAGE"
+    fi
   elif ! grep -qx KASPARRO-IMAGE <<<"$names"; then
     die "set IMAGE, e.g. IMAGE=ghcr.io/OWNER/kasparro:0.2.0 (the image workflow publishes it)"
   fi
@@ -205,7 +208,7 @@ EOF
     --body "{\"properties\": {\"dataCollectionRuleId\": \"$dcr_id\"}}"
 
   log "done: Key Vault $vault, workspace $WORKSPACE, VM $VM"
-  log "the VM installs and starts the stack by itself (about 5 minutes): deploy.sh status"
+  log "the VM installs and starts the stack by itself (a few minutes): deploy.sh status"
   log "then: curl https://$domain/health"
 }
 
