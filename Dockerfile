@@ -31,9 +31,15 @@ EXPOSE 8000
 # Slim has no curl. Django rejects a Host outside ALLOWED_HOSTS, so the probe sends the first
 # allowed name; /health is exempt from the HTTPS redirect, so plain HTTP is enough.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD python -c "import os, urllib.request as r; \
+  CMD ["python", "-c", "import os, urllib.request as r; \
 host = next((h.strip().lstrip('.') for h in os.environ.get('ALLOWED_HOSTS', '').split(',') if h.strip() not in ('', '*')), 'localhost'); \
-r.urlopen(r.Request('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), headers={'Host': host}), timeout=4)"
+r.urlopen(r.Request('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), headers={'Host': host}), timeout=4)"]
+
+# The release (pyproject.toml's version), passed by .github/workflows/image.yml. Declared after
+# every RUN, so a new version reuses all the cached layers.
+ARG KASPARRO_VERSION=unknown
+LABEL org.opencontainers.image.title="kasparro" \
+      org.opencontainers.image.version="${KASPARRO_VERSION}"
 
 ENTRYPOINT ["bin/entrypoint"]
 CMD ["web"]

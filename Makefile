@@ -3,10 +3,11 @@ PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.installed-lint
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-fast lint install migrate clean up down logs bench-etl
+.PHONY: run test test-fast lint lint-code lint-delivery install migrate clean up down logs bench-etl
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -16,6 +17,11 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@
 
 install: $(STAMP)
+
+# Both files in one pip run, so the linters' dependencies resolve against the pinned ones.
+$(LINT_STAMP): requirements-lint.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r requirements-lint.txt
+	touch $@
 
 # Development defaults; set DEBUG=false, SECRET_KEY, DATABASE_URL, REDIS_URL to run like production.
 run: export DEBUG ?= true
@@ -31,11 +37,27 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Lint and format (ruff), and the import contracts between layers (import-linter, pyproject.toml).
-lint: install
+# Every static check; `.ci/run` runs it before the tests. Each group of checks is one
+# prerequisite: a new group is one more `lint: lint-<group>` line and its recipe.
+lint: lint-code lint-delivery
+
+# The Python: lint and format (ruff), and the import contracts between layers (import-linter, pyproject.toml).
+lint-code: $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# What ships the service, each file by the tool that knows its format: the GitHub workflows,
+# Dependabot, the Dockerfile, the Compose files, the Azure cloud-init and the shell scripts.
+lint-delivery: $(LINT_STAMP)
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --schemafile tests/fixtures/compose-spec.json docker-compose.yml deploy/azure/compose.azure.yml
+	for script in .ci/run bin/entrypoint deploy/azure/deploy.sh; do bash -n "$$script" || exit 1; done
+	$(BIN)/shellcheck .ci/run bin/entrypoint deploy/azure/deploy.sh
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python deploy/check-cloud-init deploy/azure/cloud-init.yaml
 
 clean:
 	rm -rf $(VENV) var staticfiles

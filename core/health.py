@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 
 from celery import current_app
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -47,7 +48,7 @@ def health_report(*, freshness: Callable[[], dict]) -> dict:
         status = "degraded"
     else:
         status = "ok"
-    return {"status": status, "failing": failing, "checks": checks, "etl": etl}
+    return {"status": status, "version": settings.KASPARRO_VERSION, "failing": failing, "checks": checks, "etl": etl}
 
 
 class HealthView(APIView):
@@ -64,13 +65,19 @@ class HealthView(APIView):
                 "Health",
                 {
                     "status": serializers.CharField(),
+                    "version": serializers.CharField(),
                     "failing": serializers.ListField(),
                     "checks": serializers.DictField(),
                     "etl": serializers.DictField(),
                 },
             ),
             503: inline_serializer(
-                "HealthUnavailable", {"status": serializers.CharField(), "failing": serializers.ListField()}
+                "HealthUnavailable",
+                {
+                    "status": serializers.CharField(),
+                    "version": serializers.CharField(),
+                    "failing": serializers.ListField(),
+                },
             ),
         }
     )

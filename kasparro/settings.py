@@ -5,12 +5,15 @@ transport under var/, so one command starts it on a fresh machine. Production
 sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false.
 """
 
+import tomllib
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Not configuration: the release this code is, from pyproject.toml (shown in /health and /schema).
+KASPARRO_VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 VAR_DIR = Path(environ.Env().str("KASPARRO_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -199,7 +202,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kasparro API",
     "DESCRIPTION": "Unified cryptocurrency market data from CoinPaprika, CoinCap and a legacy CSV.",
-    "VERSION": "1.0.0",
+    "VERSION": KASPARRO_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "etl.models.RunStatus",

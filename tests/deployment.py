@@ -1,5 +1,6 @@
 """The Dockerfile and the entrypoint as the deployment tests read them."""
 
+import json
 import re
 
 from tests.factories import ROOT
@@ -18,7 +19,7 @@ def instruction_args(name: str) -> list[str]:
     return [args for instruction, args in dockerfile() if instruction == name]
 
 
-def health_probe() -> str:
-    """The shell command of the image's HEALTHCHECK."""
+def health_probe() -> list[str]:
+    """The command of the image's HEALTHCHECK, in exec form (no shell in between)."""
     (healthcheck,) = instruction_args("HEALTHCHECK")
-    return healthcheck.split(" CMD ", 1)[1]
+    return json.loads(healthcheck.split(" CMD ", 1)[1])

@@ -68,9 +68,7 @@ def test_image_health_probe_passes_against_the_web_role(migrate_twice, embedded_
     try:
         deadline = time.monotonic() + 60
         while True:
-            probe = subprocess.run(
-                ["/bin/sh", "-c", health_probe()], env=env, capture_output=True, text=True, timeout=30
-            )
+            probe = subprocess.run(health_probe(), env=env, capture_output=True, text=True, timeout=30)
             if probe.returncode == 0 or time.monotonic() > deadline or web.poll() is not None:
                 break
             time.sleep(0.5)
