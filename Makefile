@@ -7,7 +7,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-fast lint lint-code lint-delivery install migrate clean up down logs bench-etl
+.PHONY: run test test-fast lint lint-code lint-delivery install migrate clean up down logs  bench-etl image-smoke
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -71,6 +71,11 @@ down:
 
 logs:
 	docker compose logs --follow --tail 100
+
+# The image built with podman where no registry is reachable, and every role run from it against the
+# local PostgreSQL and Redis (IMAGE_SMOKE_DATABASE_URL, IMAGE_SMOKE_REDIS_URL): docs/deployment.md.
+image-smoke: install
+	$(BIN)/python bin/offline-image smoke
 
 # Benchmarks print a table and JSON; they need the local PostgreSQL (DATABASE_URL's server). See bench/.
 bench-etl: install

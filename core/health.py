@@ -5,13 +5,18 @@ from collections.abc import Callable
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 BROKER_TIMEOUT_SECONDS = 2
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()
 
 
 def database_check() -> dict:
@@ -21,7 +26,7 @@ def database_check() -> dict:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()}
+        return {"ok": False, "error": _describe(exc)}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -33,15 +38,35 @@ def broker_check(*, url: str | None = None) -> dict:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
             transport = conn.transport_cls
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".strip()}
+        return {"ok": False, "error": _describe(exc)}
     return {"ok": True, "transport": transport, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _database_unready(exc: DatabaseError) -> str:
+    """A database that answers but lacks the schema (a fresh one, before `migrate`) is "not migrated"."""
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError:
+        pending = []
+    return "not migrated" if pending else _describe(exc)
 
 
 def health_report(*, freshness: Callable[[], dict]) -> dict:
     """The checks, and `freshness()` (a dict with a boolean `stale`) once the database answers."""
     checks = {"database": database_check(), "broker": broker_check()}
+    etl = None
+    if checks["database"]["ok"]:
+        # A report that raises is a failing check, never a 500. One transaction: the reads see one
+        # snapshot, and a failed one leaves the connection usable for the migration lookup.
+        try:
+            with transaction.atomic():
+                etl = freshness()
+        except DatabaseError as exc:
+            checks["database"] = {"ok": False, "error": _database_unready(exc)}
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["etl"] = {"ok": False, "error": _describe(exc)}
     failing = [name for name, check in checks.items() if not check["ok"]]
-    etl = freshness() if checks["database"]["ok"] else None
     if failing:
         status = "unavailable"
     elif etl["stale"]:

@@ -1,6 +1,7 @@
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.db.utils import OperationalError
 
 from core import health
@@ -79,3 +80,30 @@ def test_a_partial_run_keeps_the_data_fresh_and_names_each_sources_age(api_clien
     body = api_client.get("/health").json()
     assert body["status"] == "ok" and body["etl"]["last_run"]["status"] == RunStatus.PARTIAL
     assert list(body["etl"]["source_last_loaded_age_seconds"]) == ["legacy_csv"]
+
+
+def test_an_unmigrated_database_is_a_503_saying_so(api_client):
+    # What a fresh database looks like to the pipeline's reads: no etl tables, no etl migrations recorded.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE etl_etlrun RENAME TO etl_etlrun_hidden")
+        cursor.execute("DELETE FROM django_migrations WHERE app = 'etl'")
+    response = api_client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["failing"] == ["database"]
+    assert body["checks"]["database"] == {"ok": False, "error": "not migrated"} and body["etl"] is None
+
+
+def test_a_failing_read_of_a_migrated_database_is_a_503_naming_the_error(api_client):
+    with mock.patch("etl.selectors.sources_last_loaded", side_effect=OperationalError("server closed the connection")):
+        response = api_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["error"] == "OperationalError: server closed the connection"
+
+
+def test_a_report_that_raises_is_a_503_naming_it(api_client):
+    with mock.patch("etl.selectors.sources_last_loaded", side_effect=KeyError("coincap")):
+        response = api_client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["etl"] and body["checks"]["etl"] == {"ok": False, "error": "KeyError: 'coincap'"}
