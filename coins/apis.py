@@ -15,12 +15,13 @@ from coins.serializers import (
     CoinSerializer,
     QuoteSerializer,
 )
+from core.api import ApiContract
 from core.pagination import KeysetPagination, NumberedPagination
 
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ListAPIView):
+class QuoteListView(ApiContract, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -39,7 +40,7 @@ class QuoteListView(ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ListAPIView):
+class CoinListView(ApiContract, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -49,6 +50,7 @@ class CoinListView(ListAPIView):
     serializer_class = CoinSerializer
     pagination_class = NumberedPagination
     filter_backends = []
+    query_serializer = CoinFilterSerializer
 
     def get_queryset(self):
         filters = CoinFilterSerializer(data=self.request.query_params)
@@ -65,10 +67,11 @@ class CoinListView(ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(GenericAPIView):
+class CoinDetailView(ApiContract, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer
+    query_serializer = CoinHistorySerializer
 
     @extend_schema(
         parameters=[CoinHistorySerializer],

@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api import ApiContract
 from core.pagination import KeysetPagination
 from etl.models import EtlRun, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
@@ -24,7 +25,7 @@ from etl.serializers import (
 from etl.services import QueueUnavailable, etl_run_trigger
 
 
-class RunEtlView(APIView):
+class RunEtlView(ApiContract, APIView):
     """Queue an ETL run (staff only). 202 with the new run; 409 with the run already queued or running."""
 
     # Token first, so a bad or missing credential is a 401 with WWW-Authenticate, not a 403.
@@ -66,11 +67,12 @@ class RunPagination(KeysetPagination):
     default_ordering = "-id"
 
 
-class RunListView(ListAPIView):
+class RunListView(ApiContract, ListAPIView):
     """ETL runs, newest first; filter by `status` and `trigger`."""
 
     serializer_class = RunSerializer
     pagination_class = RunPagination
+    query_serializer = RunFilterSerializer
 
     @extend_schema(parameters=[RunFilterSerializer])
     def get(self, request, *args, **kwargs):
@@ -82,7 +84,7 @@ class RunListView(ListAPIView):
         return etl_runs_list(**filters.validated_data)
 
 
-class RunDetailView(APIView):
+class RunDetailView(ApiContract, APIView):
     """One run with each source's status, counts, timings, error and checkpoints before and after."""
 
     @extend_schema(responses=RunDetailSerializer)
@@ -94,7 +96,7 @@ class RunDetailView(APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
-class StatsView(APIView):
+class StatsView(ApiContract, APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
     @extend_schema(

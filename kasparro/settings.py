@@ -28,6 +28,10 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy: take the host from its X-Forwarded-Host (only when the proxy sets or strips it), and
+# serve under the path prefix it strips, so next/previous links and URLs point back through it.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+FORCE_SCRIPT_NAME = env.str("FORCE_SCRIPT_NAME", default="") or None
 
 INSTALLED_APPS = [
     "django.contrib.admin",

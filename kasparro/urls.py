@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.errors import NotFoundView
 from core.health import HealthView
 from core.metrics import metrics_view_build
 from etl.metrics import etl_families, queue_families
@@ -16,4 +17,5 @@ urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
+    re_path(r"", NotFoundView.as_view(), name="unmatched"),  # the name HTTP metrics give what no route serves
 ]

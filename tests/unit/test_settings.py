@@ -35,3 +35,15 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_proxy_settings_come_from_the_environment(tmp_path):
+    show = "from django.conf import settings; print(settings.USE_X_FORWARDED_HOST, settings.FORCE_SCRIPT_NAME)"
+    base = {**os.environ, "DEBUG": "true", "KASPARRO_VAR_DIR": str(tmp_path)}
+    results = [
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", show], cwd=ROOT, env=env, capture_output=True, text=True
+        ).stdout.strip()
+        for env in (base, {**base, "USE_X_FORWARDED_HOST": "true", "FORCE_SCRIPT_NAME": "/kasparro"})
+    ]
+    assert results == ["False None", "True /kasparro"]
