@@ -42,7 +42,11 @@ def test_the_proxy_settings_come_from_the_environment(tmp_path):
     base = {**os.environ, "DEBUG": "true", "KASPARRO_VAR_DIR": str(tmp_path)}
     results = [
         subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", show], cwd=ROOT, env=env, capture_output=True, text=True
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", show],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         for env in (base, {**base, "USE_X_FORWARDED_HOST": "true", "FORCE_SCRIPT_NAME": "/kasparro"})
     ]
