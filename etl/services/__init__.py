@@ -3,6 +3,7 @@
 from etl.services.extract import source_extract
 from etl.services.listings import listing_repoint
 from etl.services.load import run_normalize_and_upsert
+from etl.services.progress import Progress, progress_watched
 from etl.services.retention import raw_records_prune
 from etl.services.runs import (
     QueueUnavailable,
@@ -16,6 +17,7 @@ from etl.services.runs import (
 )
 
 __all__ = [
+    "Progress",
     "QueueUnavailable",
     "RunNoLongerActive",
     "UnknownSource",
@@ -24,6 +26,7 @@ __all__ = [
     "etl_run_finalize",
     "etl_run_trigger",
     "listing_repoint",
+    "progress_watched",
     "raw_records_prune",
     "run_normalize_and_upsert",
     "source_extract",

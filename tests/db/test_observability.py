@@ -153,7 +153,7 @@ def test_metrics_answers_plain_http_when_the_site_redirects_to_https(client, set
 
 def test_log_lines_of_a_run_carry_its_run_id_and_source(csv_path, json_log):
     write_csv(csv_path, ROWS)
-    run_etl()
+    run_etl("-v", "2")  # in a terminal, run_etl shows the INFO lines only when asked: its own lines say as much
     run = EtlRun.objects.get()
     records = {r["message"]: r for r in json_log()}
     for message in (f"extracted 3 records from legacy_csv in run {run.pk}", f"loaded legacy_csv in run {run.pk}"):

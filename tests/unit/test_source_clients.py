@@ -223,9 +223,11 @@ def test_giving_up_says_why_and_how_often():
 
 def test_a_connection_that_fails_says_so_once_and_briefly():
     # What requests raises for a host that does not resolve: three layers, each repeating the one inside.
+    from urllib3.connection import HTTPSConnection
     from urllib3.exceptions import MaxRetryError, NameResolutionError
 
-    resolve = NameResolutionError("api.example.test", None, OSError(-2, "Name or service not known"))
+    connection = HTTPSConnection("api.example.test", 443)  # only named in the message; never connects
+    resolve = NameResolutionError("api.example.test", connection, OSError(-2, "Name or service not known"))
     wrapped = MaxRetryError(None, "/v1/tickers?quotes=USD", reason=resolve)
     session = mock.Mock(get=mock.Mock(side_effect=requests.ConnectionError(wrapped)))
     http = client(retries=4)
