@@ -51,7 +51,7 @@ class EtlRun(models.Model):
     @property
     def duration_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
+            return round((self.finished_at - self.started_at).total_seconds(), 3)
         return None
 
 

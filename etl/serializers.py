@@ -37,8 +37,17 @@ class SourceProgressSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(source="progress_at", allow_null=True, help_text="The last batch.")
 
 
+class Seconds(serializers.FloatField):
+    """A duration to the millisecond: what a stopwatch tells, not a float's seventeen digits."""
+
+    def to_representation(self, value: float) -> float:
+        return round(float(value), 3)
+
+
 class SourceRunSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    duration_seconds = Seconds(read_only=True, allow_null=True)
+    extract_seconds = Seconds(read_only=True, allow_null=True)
+    load_seconds = Seconds(read_only=True, allow_null=True)
     loaded = serializers.IntegerField(read_only=True, help_text="Records the load has committed so far.")
     progress = SourceProgressSerializer(source="*", read_only=True)
 

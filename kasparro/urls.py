@@ -8,6 +8,10 @@ from core.metrics import metrics_view_build
 from etl.metrics import etl_families, queue_families
 from etl.selectors import etl_freshness
 
+admin.site.site_header = "Kasparro"
+admin.site.site_title = "Kasparro admin"
+admin.site.index_title = "Market data and the pipeline"
+
 urlpatterns = [
     path("health", HealthView.as_view(freshness=etl_freshness), name="health"),
     path("metrics", metrics_view_build(parts={"database": etl_families, "broker": queue_families}), name="metrics"),
