@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -75,6 +76,18 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
     key = (name, *sorted(labels.items()))
     assert key in samples, f"{name}{labels} is not in the scrape"
     return samples[key]
+
+
+def test_a_source_not_configured_has_no_last_success_age_to_alert_on(client, csv_path, settings):
+    settings.ETL_SOURCES = ["coincap", "legacy_csv"]
+    settings.COINCAP_API_KEY = ""
+    write_csv(csv_path, ROWS[:1])
+    run_etl()  # succeeded: coincap is only not configured
+    samples = scrape(client)
+    assert 0 <= value(samples, "kasparro_etl_source_last_success_age_seconds", source="legacy_csv") < 60
+    assert ("kasparro_etl_source_last_success_age_seconds", ("source", "coincap")) not in samples
+    settings.ETL_SOURCES = ["coinpaprika", "legacy_csv"]  # configured but never loaded: +Inf, an alert is due
+    assert value(scrape(client), "kasparro_etl_source_last_success_age_seconds", source="coinpaprika") == math.inf
 
 
 def test_etl_figures_equal_the_database(client, csv_path):
