@@ -9,7 +9,6 @@ import sys
 from datetime import datetime
 from io import StringIO
 from unittest import mock
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError
@@ -22,7 +21,7 @@ from core.logging import ContextFilter, JsonFormatter, log_context
 from etl.models import EtlRun, SourceRun, Trigger
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
-from tests.factories import ROOT, run_etl, write_csv
+from tests.factories import ROOT, run_etl, side_redis_url, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +30,6 @@ ROWS = [
     "ETH,3400.5,409000000000,2024-11-21T00:00:00Z,coingecko",
     "ETH,lots,1,2024-11-21T01:00:00Z,coingecko",
 ]
-# Redis database the tests count HTTP requests in, away from any other session's counts.
-METRICS_TEST_REDIS_DB = 15
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +38,7 @@ def http_metrics_store(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(metrics, "_store_paused_until", 0.0)
     settings.METRICS_SQLITE_PATH = tmp_path / "metrics.sqlite3"
     if settings.REDIS_URL:
-        settings.REDIS_URL = urlsplit(settings.REDIS_URL)._replace(path=f"/{METRICS_TEST_REDIS_DB}").geturl()
+        settings.REDIS_URL = side_redis_url()
     return {"REDIS_URL": settings.REDIS_URL, "METRICS_SQLITE_PATH": str(settings.METRICS_SQLITE_PATH)}
 
 
