@@ -97,8 +97,10 @@ class CoinAdmin(admin.ModelAdmin):
         return obj.latest_source or "-"
 
     @admin.display(description="As of (UTC)", ordering="latest_as_of")
-    def quoted_at(self, obj: Coin) -> str:
-        return obj.latest_as_of.strftime("%Y-%m-%d %H:%M") if obj.latest_as_of else "-"
+    def quoted_at(self, obj: Coin):
+        if obj.latest_as_of is None:
+            return "-"
+        return format_html('<span style="white-space:nowrap">{}</span>', obj.latest_as_of.strftime("%Y-%m-%d %H:%M"))
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
