@@ -66,3 +66,20 @@ def start_worker(celery_queue, transactional_db):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def start_beat(celery_queue, transactional_db):
+    """Start Celery beat on the test database, sending to this test's queue: start_beat(ENV=value, ...)."""
+    from tests.worker import BeatProcess
+
+    beats = []
+
+    def start(**env: str) -> BeatProcess:
+        beat = BeatProcess(queue=celery_queue, env=env).start()
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
