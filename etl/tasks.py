@@ -63,7 +63,16 @@ def raw_records_prune_task() -> None:
     logger.info("pruned %s raw records older than %s days", deleted, settings.RAW_RECORD_RETENTION_DAYS)
 
 
+# A worker sends a run's next step when the previous one ends; a broker restarting at that moment
+# must not end the run. About 5 minutes of retries, well inside ETL_RUN_LEASE_SECONDS. The first
+# step keeps Celery's short default: the trigger's caller is told at once that the broker is down.
+NEXT_STEP_RETRY_POLICY = {"max_retries": 60, "interval_start": 0, "interval_step": 1, "interval_max": 5}
+
+
 def etl_run_enqueue(*, run_id: int, sources: list[str]) -> None:
     """Send the run's chain: each source's extract in turn, then one normalize-and-upsert."""
     steps = [extract_source_task.si(run_id=run_id, source=source) for source in sources]
-    chain(*steps, normalize_and_upsert_task.si(run_id=run_id)).apply_async()
+    steps.append(normalize_and_upsert_task.si(run_id=run_id))
+    for step in steps[1:]:
+        step.set(retry_policy=NEXT_STEP_RETRY_POLICY)
+    chain(*steps).apply_async()

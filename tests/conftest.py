@@ -35,15 +35,14 @@ def _isolated_cache(settings, request):
 
 
 @pytest.fixture
-def celery_queue():
+def celery_queue(settings):
     """A queue of this test's own, so no other test, session or stale message meets its tasks."""
     from kasparro.celery import app
 
     queue = f"kasparro-test-{uuid.uuid4().hex[:12]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    # Through Django's settings, which Celery reads on every send (the app's namespace is CELERY_).
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
     yield queue
-    app.conf.task_default_queue = previous
     with app.connection_for_write() as conn:
         try:
             conn.default_channel.queue_purge(queue)

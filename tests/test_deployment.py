@@ -149,6 +149,12 @@ def test_services_start_in_order_and_report_health():
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
 
 
+def test_long_running_services_come_back_after_a_crash_or_a_reboot():
+    services = compose()["services"]
+    for name in ("db", "redis", "web", "worker", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name
+
+
 def test_dockerfile_builds_a_non_root_image_with_static_files_and_a_health_probe():
     assert instruction_args("FROM") == ["python:3.11-slim"]
     copies = instruction_args("COPY")

@@ -55,6 +55,18 @@ class WorkerProcess:
         return self.log.read_text() if self.log.exists() else ""
 
 
+class EntrypointWorkerProcess(WorkerProcess):
+    """The worker exactly as the container runs it: bin/entrypoint worker (prefork, heartbeat, gossip, mingle)."""
+
+    def start(self) -> "EntrypointWorkerProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [str(ROOT / "bin" / "entrypoint"), "worker"],
+            cwd=ROOT, env={"PYTHON": sys.executable, **self.env}, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        return self
+
+
 class BeatProcess(WorkerProcess):
     """Celery beat on the test database's schedule (django-celery-beat's DatabaseScheduler)."""
 
