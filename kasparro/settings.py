@@ -5,6 +5,7 @@ transport under var/, so one command starts it on a fresh machine. Production
 sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "axes",
     "coins",
     "etl",
 ]
@@ -53,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kasparro.urls"
@@ -207,6 +211,24 @@ SPECTACULAR_SETTINGS = {
         "SourceEnum": "coins.models.Source",
     },
 }
+
+# --- Login lockout (django-axes: the admin's and the browsable API's login forms) --------------
+# Axes' backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Minutes a lockout lasts; 0 keeps it until `manage.py axes_reset`.
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINUTES else None
+# Comma-separated criteria, each a parameter or a "+" combination of them (username, ip_address,
+# user_agent). The default locks a username from one address, so a guesser cannot lock a user out
+# everywhere; behind a proxy every client has the proxy's address and it is per username.
+AXES_LOCKOUT_PARAMETERS = [
+    criterion.split("+") if "+" in criterion else criterion
+    for criterion in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 # --- Static files, i18n ---------------------------------------------------------------
 STATIC_URL = "static/"
