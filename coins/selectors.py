@@ -3,6 +3,7 @@
 from collections.abc import Callable, Mapping, Sequence
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
+from rest_framework_api_key.models import APIKey
 
 from coins.models import Coin, Quote, Source
 
@@ -69,3 +70,8 @@ def _quotes_per_source(ids_of: Callable[[str], QuerySet]) -> QuerySet[Quote]:
     # make PostgreSQL test every quote of the coin against each.
     first, *rest = (ids_of(source) for source in Source.values)
     return Quote.objects.filter(pk__in=first.union(*rest, all=True))
+
+
+def api_keys_list() -> QuerySet[APIKey]:
+    """Every API key, newest first (only prefixes and hashes are stored, never a key)."""
+    return APIKey.objects.order_by("-created")

@@ -4,6 +4,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
+from coins.access import ReadApiMixin
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
 from coins.models import Coin
@@ -20,7 +21,7 @@ from coins.serializers import (
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ListAPIView):
+class QuoteListView(ReadApiMixin, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -39,7 +40,7 @@ class QuoteListView(ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ListAPIView):
+class CoinListView(ReadApiMixin, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -65,7 +66,7 @@ class CoinListView(ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(GenericAPIView):
+class CoinDetailView(ReadApiMixin, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -182,6 +183,12 @@ LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "c
 # GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
 API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300)
 
+# Reads (/data, /coins, /runs, /stats) need `Authorization: Api-Key <key>` or staff credentials when
+# true; off, the embedded default stays open. /health, /metrics, /schema and /docs are always open.
+API_KEYS_REQUIRED = env.bool("API_KEYS_REQUIRED", default=False)
+# Reads per API key (on its prefix), shared by every web process through the cache.
+API_KEY_THROTTLE = env.str("API_KEY_THROTTLE", default="600/minute")
+
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -195,7 +202,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE},
+    "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE, "api_key": API_KEY_THROTTLE},
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "EXCEPTION_HANDLER": "kasparro.errors.exception_handler",
@@ -291,6 +298,8 @@ LOGGING = {
         "django.server": {"handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        # django-axes' banner on every start; its lockout lines (axes.handlers) stay.
+        "axes.apps": {"level": "WARNING"},
         # The filesystem transport has no host by design; kombu would say so on every broker connection.
         **({"kombu.connection": {"level": "ERROR"}} if CELERY_BROKER_URL.startswith("filesystem://") else {}),
         # gunicorn's worker processes load Django, so their access and error lines take our format too.
