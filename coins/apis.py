@@ -15,12 +15,13 @@ from coins.serializers import (
     CoinSerializer,
     QuoteSerializer,
 )
+from core.access import ReadApiMixin
 from core.pagination import KeysetPagination, NumberedPagination
 
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ListAPIView):
+class QuoteListView(ReadApiMixin, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -39,7 +40,7 @@ class QuoteListView(ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ListAPIView):
+class CoinListView(ReadApiMixin, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -65,7 +66,7 @@ class CoinListView(ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(GenericAPIView):
+class CoinDetailView(ReadApiMixin, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer

@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.access import ReadApiMixin
 from core.pagination import KeysetPagination
 from etl.models import EtlRun, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
@@ -66,7 +67,7 @@ class RunPagination(KeysetPagination):
     default_ordering = "-id"
 
 
-class RunListView(ListAPIView):
+class RunListView(ReadApiMixin, ListAPIView):
     """ETL runs, newest first; filter by `status` and `trigger`."""
 
     serializer_class = RunSerializer
@@ -82,7 +83,7 @@ class RunListView(ListAPIView):
         return etl_runs_list(**filters.validated_data)
 
 
-class RunDetailView(APIView):
+class RunDetailView(ReadApiMixin, APIView):
     """One run with each source's status, counts, timings, error and checkpoints before and after."""
 
     @extend_schema(responses=RunDetailSerializer)
@@ -94,7 +95,7 @@ class RunDetailView(APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
-class StatsView(APIView):
+class StatsView(ReadApiMixin, APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
     @extend_schema(
