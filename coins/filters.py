@@ -1,25 +1,52 @@
 import django_filters
+from django import forms
 
 from coins.models import Quote
 from coins.sources import source_choices
+from core.values import datetime_checked, decimal_checked
+
+
+class _Bounded:
+    """A form field whose value must also fit the database (see core.values): else a 400, not a 500."""
+
+    check = staticmethod(lambda value: value)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        try:
+            return value if value is None else self.check(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class _PriceField(_Bounded, forms.DecimalField):
+    check = staticmethod(decimal_checked)
+
+
+class _MomentField(_Bounded, django_filters.fields.IsoDateTimeField):
+    check = staticmethod(datetime_checked)
+
+
+class PriceFilter(django_filters.NumberFilter):
+    field_class = _PriceField
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    field_class = _MomentField
 
 
 class QuoteFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
     source = django_filters.ChoiceFilter(choices=source_choices, help_text="Source the quote came from.")
-    as_of_after = django_filters.IsoDateTimeFilter(
+    as_of_after = MomentFilter(
         field_name="as_of", lookup_expr="gte", help_text="Quotes at or after this ISO 8601 time."
     )
-    as_of_before = django_filters.IsoDateTimeFilter(
+    as_of_before = MomentFilter(
         field_name="as_of", lookup_expr="lt", help_text="Quotes strictly before this ISO 8601 time."
     )
-    min_price = django_filters.NumberFilter(
-        field_name="price_usd", lookup_expr="gte", help_text="Price in USD at least."
-    )
-    max_price = django_filters.NumberFilter(
-        field_name="price_usd", lookup_expr="lte", help_text="Price in USD at most."
-    )
+    min_price = PriceFilter(field_name="price_usd", lookup_expr="gte", help_text="Price in USD at least.")
+    max_price = PriceFilter(field_name="price_usd", lookup_expr="lte", help_text="Price in USD at most.")
 
     class Meta:
         model = Quote
