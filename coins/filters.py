@@ -1,11 +1,12 @@
 import django_filters
 
+from coins.keys import symbol_key
 from coins.models import Quote
 from coins.sources import source_choices
 
 
 class QuoteFilter(django_filters.FilterSet):
-    symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC).")
+    symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC, 0xbtc).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
     source = django_filters.ChoiceFilter(choices=source_choices, help_text="Source the quote came from.")
     as_of_after = django_filters.IsoDateTimeFilter(
@@ -26,4 +27,4 @@ class QuoteFilter(django_filters.FilterSet):
         fields = ["symbol", "coin", "source", "as_of_after", "as_of_before", "min_price", "max_price"]
 
     def filter_symbol(self, queryset, name, value):
-        return queryset.filter(coin__symbol=value.strip().upper())
+        return queryset.filter(coin__symbol_key=symbol_key(value))
