@@ -363,7 +363,12 @@ def _score(probe: Probe, candidate: Candidate, window: timedelta) -> _Scored:
             parts["symbol"] = {"value": agrees, "points": SYMBOL_AGREES if agrees else SYMBOL_DIFFERS}
         if probe.tokens and known.tokens:
             similarity = _name_similarity(probe, known)
-            parts["name"] = {"value": round(similarity, 3), "points": round(_name_points(similarity), 3)}
+            points = _name_points(similarity)
+            # A name that only repeats its ticker ("WETH" for Wrapped ETH) can agree but never disagree.
+            if points >= 0 or not (
+                _ticker_named(probe.name_key, probe.symbol_key) or _ticker_named(known.name_key, known.symbol_key)
+            ):
+                parts["name"] = {"value": round(similarity, 3), "points": round(points, 3)}
         elif candidate.coin.provisional and (
             probe.symbol_key == known.symbol_key or (probe.name_key and probe.name_key == known.name_key)
         ):
@@ -388,6 +393,10 @@ def _name_similarity(probe: Probe, known: Known) -> float:
     distinctive = fuzz.ratio(probe.tokens, known.tokens) / 100
     whole = fuzz.ratio(probe.name_key, known.name_key) / 100
     return 0.8 * distinctive + 0.2 * whole
+
+
+def _ticker_named(name: str, symbol: str) -> bool:
+    return bool(name) and name == name_key(symbol)
 
 
 def _name_points(similarity: float) -> float:

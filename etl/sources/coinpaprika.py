@@ -10,7 +10,7 @@ from etl.sources.errors import SourceError
 from etl.sources.http import SourceHttp, source_http
 from etl.sources.payloads import json_dumps_exact, record_validate
 from etl.sources.spec import Extraction, SourceSpec
-from etl.sources.types import Amount, Change, MaxSupply, Name, Price, Rank, Supply, Symbol, Timestamp
+from etl.sources.types import Amount, Change, CirculatingSupply, MaxSupply, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "coinpaprika"
 
@@ -34,8 +34,8 @@ class Ticker(BaseModel):
     symbol: Symbol
     rank: Rank = None
     # Kept as sent even when circulating exceeds total (50 of 2,541 real tickers do): the source's own figures.
-    circulating_supply: Supply = None
-    total_supply: Supply = None
+    circulating_supply: CirculatingSupply = None
+    total_supply: Amount = None
     max_supply: MaxSupply = None
     # When the values held, however stale (2019 captures run back two months): never the time of the fetch.
     last_updated: Timestamp

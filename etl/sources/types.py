@@ -21,8 +21,8 @@ from etl.sources.parsing import parse_decimal, parse_timestamp
 _MAX_RANK = 2**31 - 1
 # NUL, and lone surrogates (JSON's "\ud800"), cannot be stored in PostgreSQL text or encoded to UTF-8.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-# Supplies that are an unsigned or signed 64-bit overflow read at some decimal scale, not a count of coins:
-# CoinCap's Monero supply 18446744.07370955... is 2**64 / 10**12.
+# Supplies that are an unsigned or signed 64-bit limit read at some decimal scale, not a count of coins:
+# CoinCap's Monero supply 18446744.07370955..., the same on eight days running, is 2**64 / 10**12.
 _OVERFLOWS = tuple(Decimal(2**bits - 1) for bits in (63, 64))
 # Agreement to nine significant digits: a source may cut the artefact's digits short.
 _SAME_DIGITS = Decimal("1e-9")
@@ -83,7 +83,10 @@ def _rank(value: object) -> int | None:
 
 
 def _no_overflow(value: Decimal | None) -> Decimal | None:
-    """A supply that is a 64-bit overflow artefact says nothing: unknown, not eighteen quintillion-odd coins."""
+    """A circulating supply that is a 64-bit limit at some decimal scale is a constant, not a count: unknown.
+
+    Only for what circulates: a cap may truly be 2**64 atomic units (GRAFT's 1,844,674,407 maximum is).
+    """
     if value is None or value < 1:
         return value
     for limit in _OVERFLOWS:
@@ -105,8 +108,8 @@ Name = Annotated[str, BeforeValidator(_name)]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 # Money and supply: never negative, the source's digits kept.
 Amount = Annotated[Decimal | None, BeforeValidator(parse_decimal), AfterValidator(_non_negative)]
-Supply = Annotated[Amount, AfterValidator(_no_overflow)]
-MaxSupply = Annotated[Supply, AfterValidator(_no_cap_is_none)]
+CirculatingSupply = Annotated[Amount, AfterValidator(_no_overflow)]
+MaxSupply = Annotated[Amount, AfterValidator(_no_cap_is_none)]
 Price = Annotated[Decimal, BeforeValidator(lambda v: _required(parse_decimal(v))), AfterValidator(_non_negative)]
 Change = Annotated[Decimal | None, BeforeValidator(parse_decimal)]
 Rank = Annotated[int | None, BeforeValidator(_rank)]
