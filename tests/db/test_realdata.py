@@ -96,13 +96,9 @@ def test_every_coinpaprika_ticker_is_kept_and_served(real, api_client):
 def test_coinpaprika_oddities_are_kept_as_a_data_engineer_expects(real):
     tickers = {ticker["id"]: ticker for ticker in json.loads(PAPRIKA_TICKERS.read_text())}
     paprika_load()
-    quotes = {
-        source_id: quote
-        for source_id, quote in (
-            (listing.source_id, Quote.objects.get(coin_id=listing.coin_id, source="coinpaprika"))
-            for listing in SourceListing.objects.filter(source="coinpaprika")
-        )
-    }
+    # A coin's quotes of a source are its one listing's.
+    listing_of = dict(SourceListing.objects.filter(source="coinpaprika").values_list("coin_id", "source_id"))
+    quotes = {listing_of[quote.coin_id]: quote for quote in Quote.objects.filter(source="coinpaprika")}
     uncapped = [sid for sid, ticker in tickers.items() if ticker["max_supply"] == 0]
     assert len(uncapped) == 1998 and all(quotes[sid].max_supply is None for sid in uncapped)
     capped = [sid for sid in tickers if sid not in set(uncapped)]
