@@ -303,7 +303,9 @@ def _full_decide(probes: list[Probe], pool: Pool, taken: set[int]) -> list[Decis
             continue
         rest = [s for s in options[i + 1 :] if s.candidate.coin.pk not in taken]
         if rest and best.score - rest[0].score < MARGIN:
-            continue  # too close to call; a new coin below, with the runner-up recorded
+            # Too close to call: a new coin, the runner-up recorded (never the second-best instead).
+            decided[source_id] = _decision(by_id[source_id], None, options, rule=MatchRule.NEW_COIN)
+            continue
         taken.add(best.candidate.coin.pk)
         others = [s for s in options if s is not best]
         decided[source_id] = _decision(by_id[source_id], best, others, rule=MatchRule.EVIDENCE)

@@ -336,3 +336,16 @@ def test_rematch_moves_what_the_current_rules_place_elsewhere_and_leaves_reviews
     out = StringIO()
     call_command("rematch", "--dry-run", stdout=out)
     assert "0 listing(s) would move" in out.getvalue()
+
+
+def test_two_candidates_too_close_to_call_make_a_new_coin_with_the_runner_up_recorded():
+    # Two coins the record fits equally well: taking either would be a guess.
+    resolve(
+        "coinpaprika",
+        record("coinpaprika", "abc-alpha", "ABC", "Alpha", 50, price="2", slug="alpha"),
+        record("coinpaprika", "abc-alpha-2", "ABC", "Alpha", 52, price="2", slug="alpha"),
+    )
+    ids = resolve("coincap", record("coincap", "alpha", "ABC", "Alpha", 51, price="2", slug="alpha"))
+    made = listing("coincap", "alpha")
+    assert ids["alpha"] not in {made.runner_up_id, None} and made.match_rule == MatchRule.NEW_COIN
+    assert made.confidence < Decimal("0.5") and made in listings_to_review()
