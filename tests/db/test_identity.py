@@ -349,3 +349,12 @@ def test_two_candidates_too_close_to_call_make_a_new_coin_with_the_runner_up_rec
     made = listing("coincap", "alpha")
     assert ids["alpha"] not in {made.runner_up_id, None} and made.match_rule == MatchRule.NEW_COIN
     assert made.confidence < Decimal("0.5") and made in listings_to_review()
+
+
+def test_a_new_id_of_a_source_never_joins_a_coin_that_already_has_a_listing_of_that_source():
+    first = resolve("coinpaprika", record("coinpaprika", "hot-holo", "HOT", "Holo", 60, slug="holo"))
+    # A later run lists the migrated token under a new id, same ticker and name: by the source's own account,
+    # another asset.
+    later = resolve("coinpaprika", record("coinpaprika", "hot-holo-v2", "HOT", "Holo", 61, slug="holo-v2"))
+    assert later["hot-holo-v2"] != first["hot-holo"]
+    assert SourceListing.objects.filter(coin_id=first["hot-holo"]).count() == 1
