@@ -2,13 +2,15 @@ from django.contrib import admin
 from django.db import transaction
 
 from coins.caching import data_version_bump
+from coins.keys import name_key, symbol_key
 from coins.models import Coin, Quote, SourceListing
 from core.admin import ReadOnlyAdmin
 
 
 class ListingInline(admin.TabularInline):
     model = SourceListing
-    fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence"]
+    fk_name = "coin"
+    fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "runner_up", "reviewed_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -23,10 +25,11 @@ class CoinAdmin(admin.ModelAdmin):
     list_display = ["slug", "symbol", "name", "rank", "provisional", "updated_at"]
     list_filter = ["provisional"]
     search_fields = ["slug", "symbol", "name"]
-    readonly_fields = ["name_key", "created_at", "updated_at"]
+    readonly_fields = ["symbol_key", "name_key", "created_at", "updated_at"]
     inlines = [ListingInline]
 
     def save_model(self, request, obj, form, change):
+        obj.symbol_key, obj.name_key = symbol_key(obj.symbol), name_key(obj.name)  # what matching and /data use
         super().save_model(request, obj, form, change)
         transaction.on_commit(data_version_bump)  # cached API pages show the coin's name and slug
 

@@ -1,6 +1,7 @@
 import django_filters
 from django import forms
 
+from coins.keys import symbol_key
 from coins.models import Quote
 from coins.sources import source_choices
 from core.values import datetime_checked, decimal_checked
@@ -36,7 +37,7 @@ class MomentFilter(django_filters.IsoDateTimeFilter):
 
 
 class QuoteFilter(django_filters.FilterSet):
-    symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC).")
+    symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC, 0xbtc).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
     source = django_filters.ChoiceFilter(choices=source_choices, help_text="Source the quote came from.")
     as_of_after = MomentFilter(
@@ -53,4 +54,4 @@ class QuoteFilter(django_filters.FilterSet):
         fields = ["symbol", "coin", "source", "as_of_after", "as_of_before", "min_price", "max_price"]
 
     def filter_symbol(self, queryset, name, value):
-        return queryset.filter(coin__symbol=value.strip().upper())
+        return queryset.filter(coin__symbol_key=symbol_key(value))

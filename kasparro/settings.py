@@ -191,6 +191,11 @@ SOURCE_BACKOFF_SECONDS = env.float("SOURCE_BACKOFF_SECONDS", default=1)
 SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
 # A Retry-After longer than this fails the source for this run instead of holding a worker.
 SOURCE_RETRY_AFTER_MAX_SECONDS = env.float("SOURCE_RETRY_AFTER_MAX_SECONDS", default=120)
+# Identity: two sources' quotes this close in time are compared (prices that agree or clearly disagree
+# are evidence that two listings are, or are not, one asset); quotes further apart say nothing.
+IDENTITY_PRICE_WINDOW_SECONDS = env.int("IDENTITY_PRICE_WINDOW_SECONDS", default=60 * 60)
+# Listings matched with less confidence than this wait in the admin's review queue.
+IDENTITY_REVIEW_BELOW = env.float("IDENTITY_REVIEW_BELOW", default=0.75)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
 
 # GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
