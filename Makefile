@@ -63,7 +63,7 @@ lint-delivery: $(LINT_STAMP)
 clean:
 	rm -rf $(VENV) var staticfiles
 
-# The container stack (docker-compose.yml), configured by .env: see docs/deployment.md.
+# The container stack (docker-compose.yml), configured by .env and kasparro.env: see docs/deployment.md.
 up:
 	docker compose up -d --build
 

@@ -242,16 +242,18 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
     run_id = cursor.fetchone()[0]
     cursor.execute("SELECT setseed(0.42)")
     cursor.execute(
-        "INSERT INTO coins_coin (slug, symbol, name, name_key, rank, provisional, created_at, updated_at)"
-        " SELECT 'coin-' || i, 'SYM' || ((i - 1) %% %(symbols)s), 'Coin ' || i, 'coin' || i,"
+        "INSERT INTO coins_coin (slug, symbol, symbol_key, name, name_key, rank, provisional, created_at, updated_at)"
+        " SELECT 'coin-' || i, 'SYM' || ((i - 1) %% %(symbols)s), 'sym' || ((i - 1) %% %(symbols)s), 'Coin ' || i,"
+        " 'coin' || i,"
         " CASE WHEN i <= %(coins)s * 9 / 10 THEN i END, false, now(), now()"
         " FROM generate_series(1, %(coins)s) i",
         {"coins": coins, "symbols": SYMBOLS},
     )
     cursor.execute(
-        "INSERT INTO coins_sourcelisting (source, source_id, coin_id, symbol, name, match_rule, confidence,"
-        " created_at, updated_at)"
-        " SELECT s, c.slug, c.id, c.symbol, c.name, 'symbol_name', 0.90, now(), now()"
+        "INSERT INTO coins_sourcelisting (source, source_id, coin_id, symbol, name, symbol_key, name_key, slug_key,"
+        " match_rule, confidence, evidence, created_at, updated_at)"
+        " SELECT s, c.slug, c.id, c.symbol, c.name, c.symbol_key, c.name_key, c.name_key, 'evidence', 0.90, '{}',"
+        " now(), now()"
         " FROM coins_coin c CROSS JOIN unnest(%s::text[]) s",
         [list(SOURCES)],
     )

@@ -6,6 +6,7 @@ from django.db.models import F
 from django.utils.html import format_html
 
 from coins.caching import data_version_bump
+from coins.keys import name_key, symbol_key
 from coins.models import Coin, Quote, SourceListing
 from coins.selectors import coins_with_latest_quote
 from core.admin import ReadOnlyAdmin
@@ -45,7 +46,8 @@ def percent_change(value: Decimal | None) -> str:
 
 class ListingInline(admin.TabularInline):
     model = SourceListing
-    fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence"]
+    fk_name = "coin"
+    fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "runner_up", "reviewed_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -64,7 +66,7 @@ class CoinAdmin(admin.ModelAdmin):
     actions = None  # a coin is never deleted by hand: its quotes protect it
     list_filter = ["provisional"]
     search_fields = ["slug", "symbol", "name"]
-    readonly_fields = ["name_key", "created_at", "updated_at"]
+    readonly_fields = ["symbol_key", "name_key", "created_at", "updated_at"]
     inlines = [ListingInline]
     ordering = [F("rank").asc(nulls_last=True), "slug"]
     list_per_page = 50
@@ -103,6 +105,7 @@ class CoinAdmin(admin.ModelAdmin):
         return format_html('<span style="white-space:nowrap">{}</span>', obj.latest_as_of.strftime("%Y-%m-%d %H:%M"))
 
     def save_model(self, request, obj, form, change):
+        obj.symbol_key, obj.name_key = symbol_key(obj.symbol), name_key(obj.name)  # what matching and /data use
         super().save_model(request, obj, form, change)
         transaction.on_commit(data_version_bump)  # cached API pages show the coin's name and slug
 

@@ -15,13 +15,14 @@ from coins.serializers import (
     CoinSerializer,
     QuoteSerializer,
 )
+from core.access import ReadApiMixin
 from core.api import ApiContract
 from core.pagination import KeysetPagination, NumberedPagination
 
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ApiContract, ListAPIView):
+class QuoteListView(ReadApiMixin, ApiContract, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -40,7 +41,7 @@ class QuoteListView(ApiContract, ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ApiContract, ListAPIView):
+class CoinListView(ReadApiMixin, ApiContract, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -67,7 +68,7 @@ class CoinListView(ApiContract, ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(ApiContract, GenericAPIView):
+class CoinDetailView(ReadApiMixin, ApiContract, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer

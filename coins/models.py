@@ -1,49 +1,73 @@
 from django.db import models
 
 from coins.fields import NumericField
+from coins.keys import KEY_MAX_LENGTH, NAME_MAX_LENGTH, SYMBOL_MAX_LENGTH
 
 
 class Coin(models.Model):
     """One real asset, however many sources list it."""
 
     slug = models.SlugField(max_length=120, unique=True)
-    symbol = models.CharField(max_length=40, db_index=True)
-    name = models.CharField(max_length=200)
+    # As the source spells it (`0xBTC`, `$$$`); empty for a coin known only by name (a CSV of names).
+    symbol = models.CharField(max_length=SYMBOL_MAX_LENGTH, blank=True)
+    # The symbol folded for matching and filtering (coins.keys.symbol_key): `/data?symbol=0xbtc` finds `0xBTC`.
+    symbol_key = models.CharField(max_length=KEY_MAX_LENGTH, db_index=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     # The name folded for matching (case, spacing, punctuation and accents removed).
-    name_key = models.CharField(max_length=200, db_index=True)
+    name_key = models.CharField(max_length=KEY_MAX_LENGTH, db_index=True)
     # Best (lowest) market-cap rank any source gave it; picks the winner of a symbol-only match.
     rank = models.PositiveIntegerField(null=True, blank=True)
-    # Made from a symbol alone (no source named it yet): the first named source with
-    # that symbol adopts it instead of creating a second coin.
+    # Made from a symbol alone or a name alone (no source gave both yet): the first source that
+    # gives both and agrees with it adopts it instead of creating a second coin.
     provisional = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["rank", "slug"]
-        indexes = [models.Index(fields=["symbol", "name_key"], name="coin_symbol_name_idx")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.symbol})"
 
 
 class MatchRule(models.TextChoices):
-    SYMBOL_NAME = "symbol_name", "Symbol and normalized name"
+    EVIDENCE = "evidence", "Weighed evidence (slug, symbol, name, rank, prices)"
     SYMBOL_ONLY = "symbol_only", "Symbol only (best-ranked coin)"
+    NAME_ONLY = "name_only", "Name only (best-ranked coin)"
     NEW_COIN = "new_coin", "No match: new coin"
     MANUAL = "manual", "Set by an operator"
 
 
 class SourceListing(models.Model):
-    """How one source names one coin, and how sure we are that it is that coin."""
+    """How one source names one coin, how sure we are that it is that coin, and why.
+
+    A coin holds at most one listing per source: a source's distinct ids are distinct
+    assets by that source's own account, and a coin's quotes of a source are its listing's.
+    """
 
     source = models.CharField(max_length=32, help_text="A source of the pipeline's registry (coins.sources).")
     source_id = models.CharField(max_length=200)
     coin = models.ForeignKey(Coin, on_delete=models.PROTECT, related_name="listings")
-    symbol = models.CharField(max_length=40)
-    name = models.CharField(max_length=200, blank=True)
+    symbol = models.CharField(max_length=SYMBOL_MAX_LENGTH, blank=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
+    # Folded as on Coin, so a coin is found by any source's spelling of it; slug_key is the id's name part.
+    symbol_key = models.CharField(max_length=KEY_MAX_LENGTH, db_index=True)
+    name_key = models.CharField(max_length=KEY_MAX_LENGTH, db_index=True)
+    slug_key = models.CharField(max_length=KEY_MAX_LENGTH, db_index=True, blank=True)
     match_rule = models.CharField(max_length=16, choices=MatchRule.choices)
+    # How sure we are now: the matcher's score, or 1.00 once an operator confirmed or re-pointed it.
     confidence = models.DecimalField(max_digits=3, decimal_places=2)
+    # The matcher's own score for the coin it chose, kept after a review.
+    score = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    # What decided it: the rule, each piece of evidence for the chosen coin and the runner-up.
+    evidence = models.JSONField(default=dict, blank=True)
+    runner_up = models.ForeignKey(
+        Coin, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", help_text="The next-best coin."
+    )
+    runner_up_score = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    # Set when an operator confirmed or re-pointed it: no later run or rematch changes it.
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -51,14 +75,32 @@ class SourceListing(models.Model):
         ordering = ["source", "source_id"]
         constraints = [
             models.UniqueConstraint(fields=["source", "source_id"], name="listing_source_id_unique"),
+            models.UniqueConstraint(fields=["coin", "source"], name="listing_coin_source_unique"),
             models.CheckConstraint(
                 condition=models.Q(confidence__gte=0, confidence__lte=1), name="listing_confidence_range"
             ),
         ]
-        indexes = [models.Index(fields=["match_rule", "confidence"], name="listing_rule_conf_idx")]
+        indexes = [
+            models.Index(fields=["match_rule", "confidence"], name="listing_rule_conf_idx"),
+            # The admin's review queue: unreviewed listings below a confidence, newest first.
+            models.Index(fields=["reviewed_at", "confidence", "-created_at"], name="listing_review_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.source_id}"
+
+    @property
+    def reviewed(self) -> bool:
+        return self.reviewed_at is not None
+
+
+class ListingToReview(SourceListing):
+    """The admin's review queue over SourceListing: matches below a confidence that nobody has looked at."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "listing to review"
+        verbose_name_plural = "listings to review"
 
 
 class Quote(models.Model):

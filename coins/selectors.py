@@ -4,7 +4,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
-from coins.models import Coin, Quote
+from coins.keys import symbol_key
+from coins.models import Coin, Quote, SourceListing
 from coins.sources import source_names
 
 
@@ -20,10 +21,12 @@ def coins_list(*, filters: Mapping[str, str] | None = None) -> QuerySet[Coin]:
     symbol, any case). Give the page its latest quotes with `coins_latest_quotes_prefetch`.
     """
     filters = filters or {}
-    coins = Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").prefetch_related("listings")
+    coins = Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").prefetch_related(
+        Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
+    )
     if symbol := filters.get("symbol"):
-        # Symbols are stored upper-cased (as /data filters them), so the index still serves.
-        coins = coins.filter(symbol=symbol.strip().upper())
+        # The folded key, as /data filters it: any case and spacing, and the index serves.
+        coins = coins.filter(symbol_key=symbol_key(symbol))
     if search := filters.get("search"):
         coins = coins.filter(Q(name__icontains=search) | Q(slug__icontains=search) | Q(symbol__icontains=search))
     return coins
@@ -32,7 +35,9 @@ def coins_list(*, filters: Mapping[str, str] | None = None) -> QuerySet[Coin]:
 def coin_get(*, slug: str, history: int) -> Coin:
     """One coin with its listings, latest quote per source and, as `history`, its newest
     `history` quotes per source. Raises Coin.DoesNotExist for an unknown slug."""
-    coin = Coin.objects.prefetch_related("listings").get(slug=slug)
+    coin = Coin.objects.prefetch_related(
+        Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
+    ).get(slug=slug)
     coins_latest_quotes_prefetch(coins=[coin])
     coin.history = coin_history(coin=coin, per_source=history)
     return coin

@@ -64,9 +64,27 @@ class QuoteSerializer(CoinQuoteSerializer):
 
 
 class ListingSerializer(serializers.ModelSerializer):
+    """How a source names the coin, and why it is taken to be this coin."""
+
+    runner_up = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The next-best coin.")
+    reviewed = serializers.BooleanField(read_only=True, help_text="Confirmed or re-pointed by an operator.")
+    evidence = serializers.JSONField(read_only=True, help_text="The rule and the evidence that decided it.")
+
     class Meta:
         model = SourceListing
-        fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence"]
+        fields = [
+            "source",
+            "source_id",
+            "symbol",
+            "name",
+            "match_rule",
+            "confidence",
+            "score",
+            "evidence",
+            "runner_up",
+            "runner_up_score",
+            "reviewed",
+        ]
         read_only_fields = fields
 
 

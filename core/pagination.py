@@ -19,8 +19,13 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from core.middleware import request_meta
+from core.values import datetime_checked, decimal_checked
 
-_PARSERS = {"as_of": datetime.fromisoformat, "price_usd": Decimal, "id": int}
+_PARSERS = {
+    "as_of": lambda v: datetime_checked(datetime.fromisoformat(v)),
+    "price_usd": lambda v: decimal_checked(Decimal(v)),
+    "id": int,
+}
 
 
 def page_size_parse(raw: str | None, *, default: int, maximum: int) -> int:

@@ -1,9 +1,13 @@
+import json
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from coins.models import SourceListing
+from coins.models import ListingToReview, SourceListing
 from core.admin import ReadOnlyAdmin
 from etl.models import (
     ACTIVE_RUN_STATUSES,
@@ -15,7 +19,14 @@ from etl.models import (
     SourceStatus,
     Trigger,
 )
-from etl.services import QueueUnavailable, etl_run_trigger, listing_repoint
+from etl.services import (
+    ListingConflict,
+    QueueUnavailable,
+    etl_run_trigger,
+    listing_confirm,
+    listing_repoint,
+    listings_to_review,
+)
 
 
 def seconds(value: float | None) -> str:
@@ -168,17 +179,97 @@ class RejectedRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(SourceListing)
 class SourceListingAdmin(admin.ModelAdmin):
-    """Fix a wrong match by choosing another coin: the listing becomes a manual match, kept by later runs."""
+    """Fix a wrong match by choosing another coin: the listing becomes a manual match, its quotes move with it,
+    and later runs keep it. "Confirm" says a match is right; both are reviews no later run or rematch undoes."""
 
-    list_display = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence"]
-    list_filter = ["source", "match_rule", "confidence"]
+    list_display = [
+        "source",
+        "source_id",
+        "symbol",
+        "name",
+        "coin",
+        "match_rule",
+        "confidence",
+        "runner_up",
+        "reviewed",
+    ]
+    list_filter = ["source", "match_rule", "confidence", ("reviewed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["coin", "runner_up"]
     search_fields = ["source_id", "symbol", "name", "coin__slug"]
     autocomplete_fields = ["coin"]
-    fields = ["source", "source_id", "symbol", "name", "coin", "match_rule", "confidence", "created_at", "updated_at"]
-    readonly_fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "created_at", "updated_at"]
+    actions = ["confirm", "split_off"]
+    fields = [
+        "source",
+        "source_id",
+        "symbol",
+        "name",
+        "coin",
+        "match_rule",
+        "confidence",
+        "score",
+        "runner_up",
+        "runner_up_score",
+        "evidence_shown",
+        "reviewed_at",
+        "reviewed_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [f for f in fields if f != "coin"]
 
     def has_add_permission(self, request):
         return False
 
+    @admin.display(boolean=True, ordering="reviewed_at")
+    def reviewed(self, obj):
+        return obj.reviewed
+
+    @admin.display(description="evidence")
+    def evidence_shown(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.evidence, indent=2, ensure_ascii=False))
+
     def save_model(self, request, obj, form, change):
-        listing_repoint(listing=obj, coin=form.cleaned_data["coin"])
+        try:
+            listing_repoint(listing=obj, coin=form.cleaned_data["coin"], user=request.user.get_username())
+        except ListingConflict as exc:
+            self.message_user(request, f"Not re-pointed: {exc}.", messages.ERROR)
+
+    @admin.action(description="Confirm the match (later runs keep it)")
+    def confirm(self, request, queryset):
+        for listing in queryset:
+            listing_confirm(listing=listing, user=request.user.get_username())
+        self.message_user(request, f"Confirmed {queryset.count()} listing(s).", messages.SUCCESS)
+
+    @admin.action(description="Move to a new coin of its own, with its quotes")
+    def split_off(self, request, queryset):
+        for listing in queryset.select_related("coin"):
+            listing_repoint(listing=listing, coin=None, user=request.user.get_username())
+        self.message_user(request, f"Moved {queryset.count()} listing(s) to coins of their own.", messages.SUCCESS)
+
+
+@admin.register(ListingToReview)
+class ListingToReviewAdmin(SourceListingAdmin):
+    """The review queue: matches below IDENTITY_REVIEW_BELOW that nobody confirmed or re-pointed, newest first."""
+
+    list_display = [
+        "created_at",
+        "source",
+        "source_id",
+        "symbol",
+        "name",
+        "coin",
+        "match_rule",
+        "confidence",
+        "runner_up",
+    ]
+    list_filter = ["source", "match_rule"]
+
+    def get_queryset(self, request):
+        return listings_to_review(listings=super().get_queryset(request))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "title": f"Listings to review (confidence below {settings.IDENTITY_REVIEW_BELOW})",
+        }
+        return super().changelist_view(request, extra_context)

@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.access import ReadApiMixin
 from core.api import ApiContract
 from core.pagination import KeysetPagination
 from etl.models import EtlRun, Trigger
@@ -67,7 +68,7 @@ class RunPagination(KeysetPagination):
     default_ordering = "-id"
 
 
-class RunListView(ApiContract, ListAPIView):
+class RunListView(ReadApiMixin, ApiContract, ListAPIView):
     """ETL runs, newest first; filter by `status` and `trigger`."""
 
     serializer_class = RunSerializer
@@ -84,7 +85,7 @@ class RunListView(ApiContract, ListAPIView):
         return etl_runs_list(**filters.validated_data)
 
 
-class RunDetailView(ApiContract, APIView):
+class RunDetailView(ReadApiMixin, ApiContract, APIView):
     """One run with each source's status, counts, timings, error and checkpoints before and after."""
 
     @extend_schema(responses=RunDetailSerializer)
@@ -96,7 +97,7 @@ class RunDetailView(ApiContract, APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
-class StatsView(ApiContract, APIView):
+class StatsView(ReadApiMixin, ApiContract, APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
     @extend_schema(

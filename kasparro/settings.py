@@ -6,6 +6,7 @@ sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false.
 """
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,9 +46,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "django_celery_beat",
+    "axes",
     "coins",
     "etl",
     "devtools",
@@ -56,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kasparro.urls"
@@ -72,7 +80,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Overrides of third-party templates (kept to what the Content-Security-Policy needs).
+        "DIRS": [BASE_DIR / "kasparro" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -143,6 +152,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Ride out a broker restart: the worker reconnects for as long as it takes (Celery's default gives
+# up after 100 tries and exits), and a task in hand keeps running; its acknowledgement goes out on
+# the new connection.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 if CELERY_BROKER_URL.startswith("redis"):
     # A task unacknowledged for longer than this is redelivered: keep it above
@@ -182,10 +197,21 @@ SOURCE_BACKOFF_SECONDS = env.float("SOURCE_BACKOFF_SECONDS", default=1)
 SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
 # A Retry-After longer than this fails the source for this run instead of holding a worker.
 SOURCE_RETRY_AFTER_MAX_SECONDS = env.float("SOURCE_RETRY_AFTER_MAX_SECONDS", default=120)
+# Identity: two sources' quotes this close in time are compared (prices that agree or clearly disagree
+# are evidence that two listings are, or are not, one asset); quotes further apart say nothing.
+IDENTITY_PRICE_WINDOW_SECONDS = env.int("IDENTITY_PRICE_WINDOW_SECONDS", default=60 * 60)
+# Listings matched with less confidence than this wait in the admin's review queue.
+IDENTITY_REVIEW_BELOW = env.float("IDENTITY_REVIEW_BELOW", default=0.75)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
 
 # GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
 API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300)
+
+# Reads (/data, /coins, /runs, /stats) need `Authorization: Api-Key <key>` or staff credentials when
+# true; off, the embedded default stays open. /health, /metrics, /schema and /docs are always open.
+API_KEYS_REQUIRED = env.bool("API_KEYS_REQUIRED", default=False)
+# Reads per API key (on its prefix), shared by every web process through the cache.
+API_KEY_THROTTLE = env.str("API_KEY_THROTTLE", default="600/minute")
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -200,7 +226,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE},
+    "DEFAULT_THROTTLE_RATES": {"run_etl": ETL_TRIGGER_THROTTLE, "api_key": API_KEY_THROTTLE},
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
@@ -210,11 +236,33 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Unified cryptocurrency market data from CoinPaprika, CoinCap and a legacy CSV.",
     "VERSION": KASPARRO_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the pinned drf-spectacular-sidecar package, served as our static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "etl.models.RunStatus",
         "SourceStatusEnum": "etl.models.SourceStatus",
     },
 }
+
+# --- Login lockout (django-axes: the admin's and the browsable API's login forms) --------------
+# Axes' backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Minutes a lockout lasts; 0 keeps it until `manage.py axes_reset`.
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINUTES else None
+# Comma-separated criteria, each a parameter or a "+" combination of them (username, ip_address,
+# user_agent). The default locks a username from one address, so a guesser cannot lock a user out
+# everywhere; behind a proxy every client has the proxy's address and it is per username.
+AXES_LOCKOUT_PARAMETERS = [
+    criterion.split("+") if "+" in criterion else criterion
+    for criterion in env.list("AXES_LOCKOUT_PARAMETERS", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 # --- Static files, i18n ---------------------------------------------------------------
 STATIC_URL = "static/"
@@ -240,12 +288,30 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes and scrapers talk plain HTTP inside the private network.
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: Django would take X-Forwarded-Proto from anyone. Gunicorn sets the
+# request's scheme from it only for a peer in FORWARDED_ALLOW_IPS (bin/entrypoint), the TLS proxy.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts only from our own origin: the admin's, the browsable API's and Swagger UI's files are
+# static files here, and /docs loads its start-up script from itself (no inline script anywhere).
+# Styles allow inline: the browsable API's templates and Swagger UI set style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # --- Logging and metrics ------------------------------------------------------------------------
@@ -277,6 +343,8 @@ LOGGING = {
         "django.server": {"handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        # django-axes' banner on every start; its lockout lines (axes.handlers) stay.
+        "axes.apps": {"level": "WARNING"},
         # The filesystem transport has no host by design; kombu would say so on every broker connection.
         **({"kombu.connection": {"level": "ERROR"}} if CELERY_BROKER_URL.startswith("filesystem://") else {}),
         # gunicorn's worker processes load Django, so their access and error lines take our format too.

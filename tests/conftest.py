@@ -41,15 +41,14 @@ def _isolated_cache(settings, request):
 
 
 @pytest.fixture
-def celery_queue():
+def celery_queue(settings):
     """A queue of this test's own, so no other test, session or stale message meets its tasks."""
     from kasparro.celery import app
 
     queue = f"kasparro-test-{uuid.uuid4().hex[:12]}"
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    # Through Django's settings, which Celery reads on every send (the app's namespace is CELERY_).
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
     yield queue
-    app.conf.task_default_queue = previous
     # Its messages and, on Redis, its binding key go with it; a queue never declared has neither.
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
         conn.default_channel.queue_delete(queue)
@@ -70,6 +69,23 @@ def start_worker(celery_queue, transactional_db):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def start_beat(celery_queue, transactional_db):
+    """Start Celery beat on the test database, sending to this test's queue: start_beat(ENV=value, ...)."""
+    from tests.worker import BeatProcess
+
+    beats = []
+
+    def start(**env: str) -> BeatProcess:
+        beat = BeatProcess(queue=celery_queue, env=env).start()
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

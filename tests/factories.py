@@ -72,20 +72,26 @@ def staff_client(username: str = "ops"):
 
 
 def make_coin(symbol: str, name: str, slug: str, *, rank: int | None = None):
+    from coins.keys import name_key, symbol_key
     from coins.models import Coin
 
-    return Coin.objects.create(symbol=symbol, name=name, slug=slug, name_key=name.lower(), rank=rank)
+    return Coin.objects.create(
+        symbol=symbol, symbol_key=symbol_key(symbol), name=name, slug=slug, name_key=name_key(name), rank=rank
+    )
 
 
-def make_listing(coin, source: str, *, confidence: str = "1.00"):
+def make_listing(coin, source: str, *, confidence: str = "1.00", source_id: str = ""):
     from coins.models import MatchRule, SourceListing
 
     return SourceListing.objects.create(
         coin=coin,
         source=source,
-        source_id=f"{coin.slug}-{source}",
+        source_id=source_id or f"{coin.slug}-{source}",
         symbol=coin.symbol,
         name=coin.name,
+        symbol_key=coin.symbol_key,
+        name_key=coin.name_key,
+        slug_key=coin.name_key,
         match_rule=MatchRule.NEW_COIN,
         confidence=Decimal(confidence),
     )

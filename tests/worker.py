@@ -73,6 +73,50 @@ class WorkerProcess:
         return self.log.read_text() if self.log.exists() else ""
 
 
+class EntrypointWorkerProcess(WorkerProcess):
+    """The worker exactly as the container runs it: bin/entrypoint worker (prefork, heartbeat, gossip, mingle)."""
+
+    def start(self) -> "EntrypointWorkerProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [str(ROOT / "bin" / "entrypoint"), "worker"],
+            cwd=ROOT,
+            env={"PYTHON": sys.executable, **self.env},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+
+class BeatProcess(WorkerProcess):
+    """Celery beat on the test database's schedule (django-celery-beat's DatabaseScheduler)."""
+
+    def start(self) -> "BeatProcess":
+        self.log = ROOT / "var" / f"beat-{self.queue}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "kasparro",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--pidfile",
+                "",
+                "--max-interval",
+                "1",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

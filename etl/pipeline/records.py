@@ -64,6 +64,8 @@ class QuoteRecord:
     circulating_supply: Decimal | None = None
     total_supply: Decimal | None = None
     max_supply: Decimal | None = None
+    # The name part of the source's id ("bitcoin-cash" of CoinPaprika's "bch-bitcoin-cash"), matched as evidence.
+    slug: str = ""
     # Same figures, same hash: a value re-sent with the same digits is unchanged.
     content_hash: str = field(init=False, repr=False, compare=False)
 

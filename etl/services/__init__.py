@@ -1,7 +1,13 @@
 """The pipeline's writes: runs, the extract and load stages, retention and listing fixes."""
 
 from etl.services.extract import source_extract
-from etl.services.listings import listing_repoint
+from etl.services.listings import (
+    ListingConflict,
+    listing_confirm,
+    listing_repoint,
+    listings_rematch,
+    listings_to_review,
+)
 from etl.services.load import run_normalize_and_upsert
 from etl.services.progress import Progress, progress_watched
 from etl.services.retention import raw_records_prune
@@ -17,6 +23,7 @@ from etl.services.runs import (
 )
 
 __all__ = [
+    "ListingConflict",
     "Progress",
     "QueueUnavailable",
     "RunNoLongerActive",
@@ -25,7 +32,10 @@ __all__ = [
     "etl_run_fail",
     "etl_run_finalize",
     "etl_run_trigger",
+    "listing_confirm",
     "listing_repoint",
+    "listings_rematch",
+    "listings_to_review",
     "progress_watched",
     "raw_records_prune",
     "run_normalize_and_upsert",

@@ -115,10 +115,19 @@ def etl_run_trigger(
     return run, created
 
 
+# A worker sends a run's next step when the previous one ends; a broker restarting at that moment
+# must not end the run. About 5 minutes of retries, well inside ETL_RUN_LEASE_SECONDS. The first
+# step keeps Celery's short default: the trigger's caller is told at once that the broker is down.
+NEXT_STEP_RETRY_POLICY = {"max_retries": 60, "interval_start": 0, "interval_step": 1, "interval_max": 5}
+
+
 def _chain_send(*, run_id: int, sources: list[str]) -> None:
     """Send the run's chain: each source's extract in turn, then one normalize-and-upsert."""
     steps = [signature(EXTRACT_TASK, kwargs={"run_id": run_id, "source": source}, immutable=True) for source in sources]
-    chain(*steps, signature(LOAD_TASK, kwargs={"run_id": run_id}, immutable=True)).apply_async()
+    steps.append(signature(LOAD_TASK, kwargs={"run_id": run_id}, immutable=True))
+    for step in steps[1:]:
+        step.set(retry_policy=NEXT_STEP_RETRY_POLICY)
+    chain(*steps).apply_async()
 
 
 def _abandoned_runs_fail() -> None:

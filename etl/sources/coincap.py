@@ -14,7 +14,7 @@ from etl.sources.errors import SourceError, SourceNotConfigured
 from etl.sources.http import SourceHttp, source_http
 from etl.sources.payloads import json_dumps_exact, record_validate
 from etl.sources.spec import Extraction, SourceSpec
-from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+from etl.sources.types import Amount, Change, CirculatingSupply, MaxSupply, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "coincap"
 # A runaway pager (a server ignoring offset) stops here rather than looping forever.
@@ -28,8 +28,8 @@ class Asset(BaseModel):
     rank: Rank = None
     symbol: Symbol
     name: Name
-    supply: Amount = None
-    max_supply: Amount = Field(None, alias="maxSupply")
+    supply: CirculatingSupply = None
+    max_supply: MaxSupply = Field(None, alias="maxSupply")
     market_cap_usd: Amount = Field(None, alias="marketCapUsd")
     volume_usd_24hr: Amount = Field(None, alias="volumeUsd24Hr")
     price_usd: Price = Field(alias="priceUsd")
@@ -57,6 +57,7 @@ def to_quote(payload: str) -> QuoteRecord:
         rank=asset.rank,
         circulating_supply=asset.supply,
         max_supply=asset.max_supply,
+        slug=asset.id,  # CoinCap's ids are name slugs ("bitcoin-cash")
     )
 
 

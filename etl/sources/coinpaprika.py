@@ -10,7 +10,7 @@ from etl.sources.errors import SourceError
 from etl.sources.http import SourceHttp, source_http
 from etl.sources.payloads import json_dumps_exact, record_validate
 from etl.sources.spec import Extraction, SourceSpec
-from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+from etl.sources.types import Amount, Change, CirculatingSupply, MaxSupply, Name, Price, Rank, Symbol, Timestamp
 
 NAME = "coinpaprika"
 
@@ -33,9 +33,11 @@ class Ticker(BaseModel):
     name: Name
     symbol: Symbol
     rank: Rank = None
-    circulating_supply: Amount = None
+    # Kept as sent even when circulating exceeds total (50 of 2,541 real tickers do): the source's own figures.
+    circulating_supply: CirculatingSupply = None
     total_supply: Amount = None
-    max_supply: Amount = None
+    max_supply: MaxSupply = None
+    # When the values held, however stale (2019 captures run back two months): never the time of the fetch.
     last_updated: Timestamp
     quotes: Quotes
 
@@ -56,9 +58,15 @@ def to_quote(payload: str) -> QuoteRecord:
         rank=ticker.rank,
         circulating_supply=ticker.circulating_supply,
         total_supply=ticker.total_supply,
-        # CoinPaprika writes 0 for "no maximum".
-        max_supply=ticker.max_supply or None,
+        max_supply=ticker.max_supply,
+        slug=id_slug(ticker.id),
     )
+
+
+def id_slug(ticker_id: str) -> str:
+    """The name part of an id: "bch-bitcoin-cash" is "{symbol}-{name slug}" (the symbol as it was when listed)."""
+    _, dash, rest = ticker_id.partition("-")
+    return rest if dash and rest else ticker_id
 
 
 class CoinPaprikaClient:

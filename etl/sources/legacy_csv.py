@@ -17,13 +17,13 @@ from typing import BinaryIO
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from etl.pipeline.keys import name_key
+from etl.pipeline.keys import name_key, symbol_key
 from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
 from etl.sources.spec import Extraction, ReadSize, SourceSpec
-from etl.sources.types import Amount, Change, Name, Price, Rank, Symbol, Timestamp
+from etl.sources.types import Amount, Change, Name, OptionalSymbol, Price, Rank, Timestamp
 
 NAME = "legacy_csv"
 
@@ -85,7 +85,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "timeclose",
     ),
 }
-REQUIRED_FIELDS = ("symbol", "price_usd", "as_of")
+REQUIRED_FIELDS = ("price_usd", "as_of")
+# A coin is named by its symbol, its name or both (a CSV of `Currency,Date,Close` has names only).
+NAMING_FIELDS = ("symbol", "name")
 _DELIMITERS = ",;\t|"
 # Payload keys for a row whose field count does not match the header.
 MALFORMED_KEY = "_malformed"
@@ -96,7 +98,7 @@ _HASH_CHUNK = 1 << 20
 class CsvQuote(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    symbol: Symbol
+    symbol: OptionalSymbol = ""
     name: Name = ""
     as_of: Timestamp
     price_usd: Price
@@ -124,7 +126,10 @@ def column_map(headers: tuple[str, ...]) -> dict[str, str]:
 
 def missing_columns(headers: tuple[str, ...]) -> list[str]:
     columns = column_map(headers)
-    return [f for f in REQUIRED_FIELDS if f not in columns]
+    missing = [f for f in REQUIRED_FIELDS if f not in columns]
+    if not any(f in columns for f in NAMING_FIELDS):
+        missing.insert(0, "symbol")
+    return missing
 
 
 def to_quote(payload: str) -> QuoteRecord:
@@ -136,10 +141,13 @@ def to_quote(payload: str) -> QuoteRecord:
         row = CsvQuote.model_validate({field: data[header] for field, header in columns.items()})
     except ValidationError as exc:
         raise RecordRejected(describe_validation_error(exc, lambda f: columns.get(f, f))) from exc
+    if not row.symbol and not row.name:
+        raise RecordRejected(f"{columns.get('symbol') or columns['name']}: is required")
+    # The file has no ids of its own: a row's is what names its coin, folded ("btc", "btc:bitcoin", ":bitcoin").
     folded = name_key(row.name)
     return QuoteRecord(
         source=NAME,
-        source_id=f"{row.symbol}:{folded}" if folded else row.symbol,
+        source_id=f"{symbol_key(row.symbol)}:{folded}" if folded else symbol_key(row.symbol),
         symbol=row.symbol,
         name=row.name,
         as_of=row.as_of,
@@ -197,7 +205,8 @@ class LegacyCsvReader:
                     yield raw.decode("utf-8", errors="replace")
 
             reader = csv.reader(lines(), delimiter=delimiter)
-            symbol_index = header.index(column_map(tuple(header))["symbol"])
+            columns = column_map(tuple(header))
+            symbol_index = header.index(columns.get("symbol") or columns["name"])
             start_line = line
             for cells in reader:
                 first_line = start_line + 1
@@ -222,10 +231,17 @@ class LegacyCsvReader:
 def _check_header(header: tuple[str, ...], path: Path) -> None:
     missing = missing_columns(header)
     if missing:
-        wanted = "; ".join(f"{field} (one of: {', '.join(HEADER_ALIASES[field][:4])}, ...)" for field in missing)
+        wanted = "; ".join(_wanted(field) for field in missing)
         raise SourceError(
             f"legacy CSV {path} lacks required columns: {wanted}. Header found: {', '.join(header) or '(none)'}"
         )
+
+
+def _wanted(field: str) -> str:
+    if field == "symbol":
+        symbols, names = HEADER_ALIASES["symbol"][:3], HEADER_ALIASES["name"][:3]
+        return f"a symbol or a name (one of: {', '.join(symbols)}, ... or {', '.join(names)}, ...)"
+    return f"{field} (one of: {', '.join(HEADER_ALIASES[field][:4])}, ...)"
 
 
 def _resume(stream: BinaryIO, checkpoint: dict, path: str) -> tuple["hashlib._Hash", tuple | None]:

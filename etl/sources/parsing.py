@@ -12,6 +12,11 @@ from decimal import Decimal, InvalidOperation
 _MISSING = frozenset({"", "n/a", "na", "nan", "null", "none", "-", "--", "\u2014", "?"})
 _PLAIN = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# "3.503.853.636.342": a spreadsheet in a locale that groups with dots has rewritten 35038.53636342, and
+# where the decimal point was can no longer be told.
+_DOT_GROUPED = re.compile(r"[+-]?\d+(?:\.\d+){2,}")
+# 29-04-13 23:59, 13/02/2024: day and month in either order, the year last (two digits or four).
+_DAY_MONTH = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{2}|\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 # Nine digits or more: fewer would be the 1970s, and 8 digits is a basic ISO date (20240131).
 _EPOCH = re.compile(r"\d{9,}(?:\.\d+)?")
 
@@ -50,6 +55,8 @@ def parse_decimal(text: str | int | Decimal | None) -> Decimal | None:
         cleaned = cleaned[:-1]
     if _GROUPED.fullmatch(cleaned):
         cleaned = cleaned.replace(",", "")
+    if _DOT_GROUPED.fullmatch(cleaned):
+        raise ValueError(f"a dot-grouped number, its decimal point lost (a spreadsheet's locale?): {text.strip()!r}")
     if not _PLAIN.fullmatch(cleaned):
         raise ValueError(f"not a number: {text.strip()!r}")
     try:
@@ -61,8 +68,8 @@ def parse_decimal(text: str | int | Decimal | None) -> Decimal | None:
 def parse_timestamp(text: str | int | datetime | None) -> datetime:
     """A moment as an aware UTC datetime, from ISO 8601, a few spelled-out forms or Unix epoch (s or ms).
 
-    Naive times are taken as UTC. Day-first or month-first forms like 01/02/2024
-    are refused rather than guessed.
+    Naive times are taken as UTC. Day-and-month forms (29-04-13, 13/02/2024) are read
+    only where one order alone makes a date; 01/02/2024 is refused rather than guessed.
     """
     if isinstance(text, datetime):
         moment = text if text.tzinfo else text.replace(tzinfo=UTC)
@@ -82,10 +89,28 @@ def parse_timestamp(text: str | int | datetime | None) -> datetime:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        moment = _parse_spelled_out(raw)
+        day_month = _DAY_MONTH.fullmatch(raw)
+        moment = _parse_day_month(day_month, raw) if day_month else _parse_spelled_out(raw)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return _in_range(moment.astimezone(UTC), raw)
+
+
+def _parse_day_month(match: re.Match, raw: str) -> datetime:
+    first, _, second, year, hour, minute, second_of_minute = match.groups()
+    full_year = int(year) if len(year) == 4 else (2000 if int(year) < 69 else 1900) + int(year)  # POSIX %y
+    clock = (int(hour or 0), int(minute or 0), int(second_of_minute or 0))
+    readings = set()
+    for day, month in ((first, second), (second, first)):
+        try:
+            readings.add(datetime(full_year, int(month), int(day), *clock))
+        except ValueError:
+            continue
+    if len(readings) > 1:
+        raise ValueError(f"ambiguous date: {raw!r} could be day-month or month-day (use ISO 8601, e.g. 2013-04-29)")
+    if not readings:
+        raise ValueError(f"not a date or time: {raw!r}")
+    return readings.pop()
 
 
 def _parse_spelled_out(raw: str) -> datetime:

@@ -4,9 +4,9 @@ from unittest import mock
 
 import pytest
 
-from coins.models import Coin, SourceListing
+from coins.models import SourceListing
 from etl.services import listing_repoint
-from tests.factories import run_etl, write_csv
+from tests.factories import make_coin, run_etl, write_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the invalidation fires on commit
 
@@ -46,12 +46,11 @@ def test_a_rerun_that_writes_nothing_keeps_the_cache(api_client, csv_path):
 def test_a_repointed_listing_invalidates_cached_pages(api_client, csv_path):
     write_csv(csv_path, ["BTC,97000,1,2024-11-21T00:00:00Z,x"])
     run_etl()
-    slug = Coin.objects.get().slug
-    assert api_client.get(f"/coins/{slug}")["X-Cache"] == "miss"
-    other = Coin.objects.create(slug="other", symbol="BTC", name="Other", name_key="other")
+    other = make_coin("BTC", "Other", "other")
+    assert api_client.get("/coins/other").json()["listings"] == []
     listing_repoint(listing=SourceListing.objects.get(), coin=other)
-    response = api_client.get(f"/coins/{slug}")
-    assert response["X-Cache"] == "miss" and response.json()["listings"] == []
+    response = api_client.get("/coins/other")
+    assert response["X-Cache"] == "miss" and [x["source"] for x in response.json()["listings"]] == ["legacy_csv"]
 
 
 def test_errors_are_not_cached_and_the_cache_can_be_turned_off(api_client, settings):

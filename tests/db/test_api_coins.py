@@ -45,6 +45,11 @@ def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_str
                     "name": "Bitcoin",
                     "match_rule": "new_coin",
                     "confidence": "0.90",
+                    "score": None,
+                    "evidence": {},
+                    "runner_up": None,
+                    "runner_up_score": None,
+                    "reviewed": False,
                 }
             ],
             "latest_quotes": [

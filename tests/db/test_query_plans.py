@@ -30,6 +30,7 @@ def market():
         Coin(
             slug=f"coin-{i}",
             symbol=f"SYM{i % (COINS // 2)}",
+            symbol_key=f"sym{i % (COINS // 2)}",
             name=f"Coin {i}",
             name_key=f"coin{i}",
             rank=i if i < COINS * 9 // 10 else None,

@@ -12,7 +12,7 @@ from devtools.source_server import SourceServer
 from etl.models import RejectedRecord, RunStatus, SourceRun, Trigger
 from etl.services import etl_run_create, listing_repoint, run_normalize_and_upsert, source_extract
 from etl.sources import coinpaprika, registry
-from tests.factories import run_etl, source_run, write_csv
+from tests.factories import make_coin, run_etl, source_run, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +157,7 @@ def test_a_manual_repoint_survives_the_next_run(sources):
     run_etl(check=False)
     listing = SourceListing.objects.get(source="coincap", source_id="ethereum")
     ethereum = listing.coin
-    other = Coin.objects.create(slug="ether-manual", symbol="ETH", name="Ether (manual)", name_key="ethermanual")
+    other = make_coin("ETH", "Ether (manual)", "ether-manual")
     listing_repoint(listing=listing, coin=other)
     sources.tick(minutes=60)
     run_etl("--source", "coincap", check=False)

@@ -76,3 +76,52 @@ def test_image_health_probe_passes_against_the_web_role(migrate_twice, embedded_
         web.terminate()
         web.wait(timeout=30)
     assert probe.returncode == 0, f"{probe.stderr}\n--- web ---\n{log.read_text()}"
+
+
+def _scheme_seen_by_django(embedded_env, tmp_path, **env: str) -> list[tuple[int, str]]:
+    """GET /schema from 127.0.0.1 through the web role, with and without X-Forwarded-Proto: https."""
+    import http.client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **embedded_env,
+        "DEBUG": "false",
+        "SECRET_KEY": "deployment-test-only-key",
+        "SECURE_SSL_REDIRECT": "true",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        **env,
+    }
+    log = tmp_path / f"web-{port}.log"
+    with log.open("w") as out:
+        web = subprocess.Popen([str(ENTRYPOINT), "web"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    answers = []
+    try:
+        deadline = time.monotonic() + 60
+        for headers in ({"X-Forwarded-Proto": "https"}, {}):
+            while True:
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn.request("GET", "/schema", headers={"Host": "localhost", **headers})
+                    response = conn.getresponse()
+                    answers.append((response.status, response.getheader("Location") or ""))
+                    conn.close()
+                    break
+                except ConnectionRefusedError:
+                    assert time.monotonic() < deadline and web.poll() is None, log.read_text()
+                    time.sleep(0.3)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    return answers
+
+
+def test_web_trusts_x_forwarded_proto_only_from_the_configured_proxy(migrate_twice, embedded_env, tmp_path):
+    # From the proxy's address (the default, 127.0.0.1): its https counts, plain http is redirected.
+    trusted = _scheme_seen_by_django(embedded_env, tmp_path)
+    assert trusted == [(200, ""), (301, "https://localhost/schema")]
+    # From anyone else the header is ignored: a client cannot claim https past the proxy.
+    untrusted = _scheme_seen_by_django(embedded_env, tmp_path, FORWARDED_ALLOW_IPS="192.0.2.10")
+    assert untrusted == [(301, "https://localhost/schema"), (301, "https://localhost/schema")]

@@ -1,6 +1,6 @@
 """The container stack, checked without Docker: the compose file against the Compose
-specification, its commands against bin/entrypoint's roles, .env.example against the
-settings, and the Dockerfile's promises."""
+specification, its commands against bin/entrypoint's roles, .env.example and
+kasparro.env.example against the settings, and the Dockerfile's promises."""
 
 import re
 import textwrap
@@ -97,7 +97,7 @@ def test_app_services_run_one_image_built_once_configured_from_env():
     assert [name for name, svc in compose()["services"].items() if "build" in svc] == ["migrate"]
     assert services["migrate"]["build"] == "."
     for name, service in services.items():
-        assert service["env_file"] == ".env", name
+        assert service["env_file"] == "kasparro.env", name
         assert re.fullmatch(r"\$\{DATABASE_URL:-postgres://.+@db:5432/.+\}", service["environment"]["DATABASE_URL"])
         assert service["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
 
@@ -131,6 +131,12 @@ def test_services_start_in_order_and_report_health():
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
 
 
+def test_long_running_services_come_back_after_a_crash_or_a_reboot():
+    services = compose()["services"]
+    for name in ("db", "redis", "web", "worker", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name
+
+
 def test_dockerfile_builds_a_non_root_image_with_static_files_and_a_health_probe():
     assert instruction_args("FROM") == ["python:3.11-slim"]
     copies = instruction_args("COPY")
@@ -148,19 +154,59 @@ def test_dockerfile_builds_a_non_root_image_with_static_files_and_a_health_probe
 
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
-    assert {".git", ".venv", "var", "staticfiles", ".env"} <= ignored
+    assert {".git", ".venv", "var", "staticfiles", ".env", "kasparro.env"} <= ignored
 
 
-def test_env_example_names_exactly_what_the_deployment_reads():
+def example_names(name: str) -> set[str]:
+    """A set line, or a commented one showing the default."""
+    return set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", (ROOT / name).read_text(), re.MULTILINE))
+
+
+def test_env_examples_name_exactly_what_the_deployment_reads():
     settings = (ROOT / "kasparro" / "settings.py").read_text()
     read_by_settings = set(re.findall(r"(?:\benv|Env\(\))\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", settings))
     interpolated_by_compose = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
     read_by_entrypoint = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", ENTRYPOINT.read_text()))
-    example = (ROOT / ".env.example").read_text()
-    # A set line, or a commented one showing the default.
-    named = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    compose_own, app = example_names(".env.example"), example_names("kasparro.env.example")
 
-    assert read_by_settings - named == set()
-    assert named - read_by_settings - interpolated_by_compose - read_by_entrypoint == set()
-    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= named
-    assert re.search(r"^SECRET_KEY=$", example, re.MULTILINE), "no key, not even a sample one, to deploy by mistake"
+    assert read_by_settings - app - compose_own == set()
+    assert interpolated_by_compose == compose_own, "the compose file's variables are all in .env.example, and only they"
+    assert app - read_by_settings - read_by_entrypoint == set()
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= compose_own
+    app_example = (ROOT / "kasparro.env.example").read_text()
+    assert re.search(r"^SECRET_KEY=$", app_example, re.MULTILINE), "no key, not even a sample one, to deploy by mistake"
+
+
+def test_each_service_gets_only_the_variables_it_needs():
+    services = compose()["services"]
+    # The database: its three variables, nothing of Kasparro's.
+    assert "env_file" not in services["db"]
+    assert set(services["db"]["environment"]) == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+    assert "env_file" not in services["redis"] and "environment" not in services["redis"]
+    # The app: Kasparro's settings and the URLs; the database password only inside DATABASE_URL.
+    app_file = example_names("kasparro.env.example")
+    assert not {name for name in app_file if name.startswith("POSTGRES_")}
+    for name, service in app_services().items():
+        assert service["env_file"] == "kasparro.env", name
+        assert set(service["environment"]) <= {"DATABASE_URL", "REDIS_URL", "FORWARDED_ALLOW_IPS"}, name
+        for variable, value in service["environment"].items():
+            assert ("${POSTGRES_PASSWORD}" in value) == (variable == "DATABASE_URL"), (name, variable)
+
+
+def test_web_role_passes_forwarded_allow_ips_to_gunicorn():
+    body = ENTRYPOINT.read_text().split("  web)", 1)[1].split(";;", 1)[0]
+    assert '--forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"' in body
+
+
+def test_in_compose_web_trusts_forwarded_headers_only_from_the_network_gateway():
+    import ipaddress
+
+    model = compose()
+    (ipam,) = model["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(ipam["gateway"]) in ipaddress.ip_network(ipam["subnet"])
+    assert (
+        model["services"]["web"]["environment"]["FORWARDED_ALLOW_IPS"] == f"${{FORWARDED_ALLOW_IPS:-{ipam['gateway']}}}"
+    )
+    assert [name for name, svc in model["services"].items() if "FORWARDED_ALLOW_IPS" in svc.get("environment", {})] == [
+        "web"
+    ]

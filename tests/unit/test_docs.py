@@ -8,7 +8,7 @@ import sys
 
 from tests.factories import ROOT
 
-DOCS = [ROOT / "README.md", ROOT / ".env.example", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "kasparro.env.example", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def paragraphs(text: str) -> list[str]:

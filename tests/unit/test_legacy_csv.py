@@ -63,7 +63,7 @@ def test_the_legacy_layout_loads(tmp_path):
     path = write_csv(tmp_path / "c.csv", ["BTC,97000.5,1930177593571.2055690456826475,2024-11-21,coingecko"])
     items, _ = extract_all(path)
     quote = to_quote(items[0].payload)
-    assert (quote.symbol, quote.source_id, quote.price_usd) == ("BTC", "BTC", Decimal("97000.5"))
+    assert (quote.symbol, quote.source_id, quote.price_usd) == ("BTC", "btc", Decimal("97000.5"))
     assert str(quote.market_cap_usd) == "1930177593571.2055690456826475"
     assert quote.as_of.isoformat() == "2024-11-21T00:00:00+00:00"
 
@@ -76,7 +76,7 @@ def test_semicolon_exports_with_epoch_times_and_grouped_numbers_load(tmp_path):
     )
     (item,), _ = extract_all(path)
     quote = to_quote(item.payload)
-    assert quote.symbol == "ETH" and quote.name == "Ethereum"
+    assert quote.symbol == "eth" and quote.name == "Ethereum" and quote.source_id == "eth:ethereum"
     assert quote.price_usd == Decimal("3401.25")
     assert quote.market_cap_usd == Decimal("1.2e11")
     assert quote.volume_24h_usd is None  # an empty cell is missing, not zero
@@ -89,7 +89,7 @@ def test_semicolon_exports_with_epoch_times_and_grouped_numbers_load(tmp_path):
         ("BTC,abc,1,2024-01-01,x", "Price: not a number: 'abc'"),
         ("BTC,-5,1,2024-01-01,x", "Price: must not be negative"),
         ("BTC,,1,2024-01-01,x", "Price: is required"),
-        ("BTC,1,1,01/02/2024,x", "Date: not a date or time"),
+        ("BTC,1,1,01/02/2024,x", "Date: ambiguous date"),
         (",1,1,2024-01-01,x", "Ticker: is required"),
         ("BTC,1,1,2024-01-01", "row has 4 fields, the header has 5"),
         ("BTC,1,1,2024-01-01,x,extra", "row has 6 fields, the header has 5"),

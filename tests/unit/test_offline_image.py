@@ -26,6 +26,7 @@ def tool():
 def specs(tool):
     env_file = {
         **tool.env_file_read(ROOT / ".env.example"),
+        **tool.env_file_read(ROOT / "kasparro.env.example"),
         "DATABASE_URL": "postgres://smoke@127.0.0.1:5432/smoke",
         "REDIS_URL": "redis://127.0.0.1:6379/15",
     }

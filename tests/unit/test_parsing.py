@@ -37,9 +37,16 @@ def test_empty_and_placeholder_cells_are_missing_not_zero(text):
     assert parse_decimal(text) is None
 
 
-@pytest.mark.parametrize("text", ["abc", "1.2.3", "12,34", "1,2345", "inf", "1e", "--5", "1 000 000x", "0x10"])
+@pytest.mark.parametrize("text", ["abc", "12,34", "1,2345", "inf", "1e", "--5", "1 000 000x", "0x10"])
 def test_parse_decimal_refuses_what_is_not_a_number(text):
     with pytest.raises(ValueError, match="not a number"):
+        parse_decimal(text)
+
+
+@pytest.mark.parametrize("text", ["3.503.853.636.342", "1.2.3", "14.748.800.659.179.600"])
+def test_a_dot_grouped_number_is_refused_with_the_reason_not_read_as_another_value(text):
+    # What a spreadsheet in a dot-grouping locale makes of 35038.53636342: the decimal point is gone for good.
+    with pytest.raises(ValueError, match="a dot-grouped number, its decimal point lost"):
         parse_decimal(text)
 
 
@@ -78,6 +85,10 @@ def test_parse_decimal_fails_only_with_value_error(text):
         ("1706704200000", datetime(2024, 1, 31, 12, 30, tzinfo=UTC)),
         ("2024/01/31", datetime(2024, 1, 31, tzinfo=UTC)),
         ("Jan 31, 2024", datetime(2024, 1, 31, tzinfo=UTC)),
+        # Day and month where only one order makes a date (an Excel export's dd-mm-yy), and a day that is its month.
+        ("29-04-13 23:59", datetime(2013, 4, 29, 23, 59, tzinfo=UTC)),
+        ("13/02/2024", datetime(2024, 2, 13, tzinfo=UTC)),
+        ("05-05-13", datetime(2013, 5, 5, tzinfo=UTC)),
     ],
 )
 def test_parse_timestamp_reads_iso_spelled_out_and_epoch(text, expected):
@@ -87,7 +98,9 @@ def test_parse_timestamp_reads_iso_spelled_out_and_epoch(text, expected):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("01/02/2024", "not a date"),
+        ("01/02/2024", "ambiguous date"),
+        ("01-05-13 23:59", "ambiguous date"),
+        ("31-02-13", "not a date"),
         ("yesterday", "not a date"),
         ("", "missing"),
         ("1899-01-01", "out of range"),
