@@ -24,11 +24,12 @@ $(LINT_STAMP): requirements-lint.txt $(STAMP)
 	touch $@
 
 # Development defaults; set DEBUG=false, SECRET_KEY, DATABASE_URL, REDIS_URL to run like production.
+# The stack replaces the recipe's shell (exec): Ctrl-C then ends it, and make, without an error line.
 run: export DEBUG ?= true
 run: install
 	bin/entrypoint migrate
 	bin/entrypoint etl --queue
-	$(BIN)/honcho start -f Procfile --port $${PORT:-8000}
+	exec $(BIN)/python bin/run-stack start -f Procfile --port $${PORT:-8000}
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

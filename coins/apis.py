@@ -16,12 +16,13 @@ from coins.serializers import (
     QuoteSerializer,
 )
 from core.access import ReadApiMixin
+from core.api import ApiContract
 from core.pagination import KeysetPagination, NumberedPagination
 
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ReadApiMixin, ListAPIView):
+class QuoteListView(ApiContract, ReadApiMixin, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -40,7 +41,7 @@ class QuoteListView(ReadApiMixin, ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ReadApiMixin, ListAPIView):
+class CoinListView(ApiContract, ReadApiMixin, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -50,6 +51,7 @@ class CoinListView(ReadApiMixin, ListAPIView):
     serializer_class = CoinSerializer
     pagination_class = NumberedPagination
     filter_backends = []
+    query_serializer = CoinFilterSerializer
 
     def get_queryset(self):
         filters = CoinFilterSerializer(data=self.request.query_params)
@@ -66,10 +68,11 @@ class CoinListView(ReadApiMixin, ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(ReadApiMixin, GenericAPIView):
+class CoinDetailView(ApiContract, ReadApiMixin, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer
+    query_serializer = CoinHistorySerializer
 
     @extend_schema(
         parameters=[CoinHistorySerializer],

@@ -1,9 +1,10 @@
 import django_filters
 from django import forms
+from django.utils.functional import lazy
 
 from coins.keys import symbol_key
 from coins.models import Quote
-from coins.sources import source_choices
+from coins.sources import source_choices, source_names
 from core.values import datetime_checked, decimal_checked
 
 
@@ -36,10 +37,33 @@ class MomentFilter(django_filters.IsoDateTimeFilter):
     field_class = _MomentField
 
 
+def _unknown_source() -> str:
+    # The wording of every choice parameter (core.params.ChoiceParam); %(value)r is the value sent.
+    return f"Unknown source %(value)r; use one of: {', '.join(source_names())}."
+
+
+class QuoteFilterForm(forms.Form):
+    """The ranges must be ranges: a lower bound above the upper one is a mistake, not an empty page."""
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("min_price"), cleaned.get("max_price")
+        if low is not None and high is not None and low > high:
+            self.add_error("min_price", f"Must not be above max_price ({high}).")
+        after, before = cleaned.get("as_of_after"), cleaned.get("as_of_before")
+        if after is not None and before is not None and after >= before:
+            self.add_error("as_of_after", f"Must be before as_of_before ({before.isoformat()}), which is exclusive.")
+        return cleaned
+
+
 class QuoteFilter(django_filters.FilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC, 0xbtc).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
-    source = django_filters.ChoiceFilter(choices=source_choices, help_text="Source the quote came from.")
+    source = django_filters.ChoiceFilter(
+        choices=source_choices,
+        error_messages={"invalid_choice": lazy(_unknown_source, str)()},
+        help_text="Source the quote came from.",
+    )
     as_of_after = MomentFilter(
         field_name="as_of", lookup_expr="gte", help_text="Quotes at or after this ISO 8601 time."
     )
@@ -51,6 +75,7 @@ class QuoteFilter(django_filters.FilterSet):
 
     class Meta:
         model = Quote
+        form = QuoteFilterForm
         fields = ["symbol", "coin", "source", "as_of_after", "as_of_before", "min_price", "max_price"]
 
     def filter_symbol(self, queryset, name, value):

@@ -75,3 +75,17 @@ def _quotes_per_source(ids_of: Callable[[str], QuerySet]) -> QuerySet[Quote]:
     # make PostgreSQL test every quote of the coin against each.
     first, *rest = (ids_of(source) for source in source_names())
     return Quote.objects.filter(pk__in=first.union(*rest, all=True))
+
+
+LATEST_QUOTE_FIELDS = ("price_usd", "market_cap_usd", "percent_change_24h", "source", "as_of")
+
+
+def coins_with_latest_quote() -> QuerySet[Coin]:
+    """Coins by rank (unranked last), each annotated `latest_<field>` from its newest quote of any source.
+
+    One index probe per coin and field (quote_coin_as_of_idx), for the page the admin shows.
+    """
+    newest = Quote.objects.filter(coin=OuterRef("pk")).order_by("-as_of", "-id")
+    return Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").annotate(
+        **{f"latest_{field}": Subquery(newest.values(field)[:1]) for field in LATEST_QUOTE_FIELDS}
+    )

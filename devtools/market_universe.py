@@ -1,6 +1,8 @@
 """Realistic market data made up from real coins: the shipped legacy CSV and the local source server use it.
 
-Deterministic for a seed, so a fixture, a demo and a benchmark see the same numbers.
+Every real coin's price follows one made-up path in time (`price_at`), which both read: the CSV's row for
+an hour and the APIs served at that moment agree within a normal spread between venues. Deterministic,
+so a fixture, a demo and a benchmark see the same numbers.
 """
 
 import csv
@@ -109,9 +111,44 @@ REAL_COINS = tuple(
     )
 )
 
-CSV_HEADER = ("Ticker", "Name", "Price", "MarketCap", "Volume24h", "Date", "Source")
+# The moment the local source server serves by default, and the CSV's last hour: the seed prices hold here.
+MARKET_MOMENT = datetime(2025, 7, 1, tzinfo=UTC)
+# The slow swings of a price, each (period in hours, amplitude as a log-fraction), with a phase per coin;
+# a stablecoin swings a hundredth as much.
+_SWINGS = ((24 * 29.0, 0.06), (24 * 6.3, 0.03), (26.5, 0.012))
+_HOURLY_NOISE = 0.003
+_STABLE_DAMPING = 0.01
+# What separates two venues' prices for one coin at one moment.
+VENUE_SPREAD = 0.0015
+
+CSV_HEADER = ("Rank", "Ticker", "Name", "Price", "MarketCap", "Volume24h", "Change24h", "Date", "Source")
 _CSV_PROVIDERS = ("coingecko", "coinmarketcap", "cryptocompare")
-_CSV_END = datetime(2025, 6, 30, 23, 0, tzinfo=UTC)
+
+
+def is_stable(coin: CoinSeed) -> bool:
+    return coin.price == 1.0
+
+
+def price_at(coin: CoinSeed, moment: datetime) -> float:
+    """The coin's reference price at `moment` (to the hour): its seed price at MARKET_MOMENT, swinging around it."""
+    hours = math.floor((moment - MARKET_MOMENT).total_seconds() / 3600)
+    phases = random.Random(f"phase:{coin.symbol}")
+    swing = 0.0
+    for period, amplitude in _SWINGS:
+        phase = phases.uniform(0, 2 * math.pi)
+        swing += amplitude * (math.sin(2 * math.pi * hours / period + phase) - math.sin(phase))
+    swing += random.Random(f"noise:{coin.symbol}:{hours}").gauss(0, _HOURLY_NOISE) if hours else 0.0
+    return coin.price * math.exp(swing * (_STABLE_DAMPING if is_stable(coin) else 1))
+
+
+def change_24h_at(coin: CoinSeed, moment: datetime) -> float:
+    """Percent change of the reference price over the 24 hours to `moment`."""
+    return (price_at(coin, moment) / price_at(coin, moment - timedelta(hours=24)) - 1) * 100
+
+
+def volume_ratio(coin: CoinSeed) -> float:
+    """The coin's 24h volume as a share of its market cap, fixed per coin."""
+    return random.Random(f"volume:{coin.symbol}").uniform(0.02, 0.12)
 
 
 def legacy_csv_write(*, path: Path, rows: int, seed: int) -> int:
@@ -128,33 +165,33 @@ def legacy_csv_write(*, path: Path, rows: int, seed: int) -> int:
 
 
 def legacy_csv_rows(*, rows: int, seed: int) -> Iterator[tuple[str, ...]]:
-    """Rows oldest first, every coin at every hour: a price random walk, cap from supply, volume from cap."""
+    """Rows oldest first, every coin at every hour up to MARKET_MOMENT: the reference price as one of the
+    legacy providers quoted it (within the venue spread), cap from supply, volume from cap, the coin's rank."""
     rng = random.Random(seed)
     coins = REAL_COINS[: max(1, min(len(REAL_COINS), rows // 5))]
     hours = math.ceil(rows / len(coins))
-    prices = [c.price * rng.uniform(0.6, 1.4) for c in coins]
     providers = [rng.choice(_CSV_PROVIDERS) for _ in coins]
-    emitted = 0
+    # The first hour is the one cut short, so the last (MARKET_MOMENT) holds every coin.
+    skipped = hours * len(coins) - rows
     for hour in range(hours):
-        moment = (_CSV_END - timedelta(hours=hours - 1 - hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = MARKET_MOMENT - timedelta(hours=hours - 1 - hour)
         for i, coin in enumerate(coins):
-            if emitted == rows:
-                return
-            if coin.price != 1.0:  # stablecoins stay put
-                prices[i] *= math.exp(rng.gauss(0, 0.01))
-            price = prices[i]
+            if hour * len(coins) + i < skipped:
+                continue
+            price = price_at(coin, moment) * (1 + rng.uniform(-VENUE_SPREAD, VENUE_SPREAD))
             cap = price * coin.circulating
-            volume = cap * rng.uniform(0.01, 0.15)
+            volume = cap * volume_ratio(coin) * rng.uniform(0.9, 1.1)
             yield (
+                str(i + 1),
                 coin.symbol,
                 coin.name,
                 _price_text(price),
                 _money_text(cap, grouped=rng.random() < 0.05),
                 "" if rng.random() < 0.01 else _money_text(volume, grouped=False),
-                moment,
+                f"{change_24h_at(coin, moment):.2f}",
+                moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 providers[i],
             )
-            emitted += 1
 
 
 def _price_text(price: float) -> str:

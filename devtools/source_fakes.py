@@ -1,8 +1,9 @@
 """Made-up CoinPaprika and CoinCap data for the local source server: a coin universe and each API's item shape.
 
 Pure and deterministic for a seed, so a test, a demo and a benchmark that ask for the same universe see the same
-coins. The real coins of `etl.market_universe` come first; invented ones follow, with the awkward cases real feeds
-have: symbols shared by several coins, dust prices, no max supply, no 24h change.
+coins. The real coins of `devtools.market_universe` come first, at the prices its CSV has at the same moment;
+invented ones follow, with the awkward cases real feeds have: symbols shared by several coins, dust prices, no max
+supply, no 24h change.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
-from devtools.market_universe import REAL_COINS
+from devtools.market_universe import MARKET_MOMENT, REAL_COINS, change_24h_at, price_at, volume_ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,9 @@ _PAPRIKA_CHANGE_SPREADS = (
 )  # fmt: skip
 
 
-def coin_universe(*, coins: int, seed: int) -> list[MarketCoin]:
-    """`coins` coins by rank: the real ones first, then invented ones whose market cap falls with rank."""
+def coin_universe(*, coins: int, seed: int, as_of: datetime = MARKET_MOMENT) -> list[MarketCoin]:
+    """`coins` coins by rank: the real ones first, priced as the market universe has them at `as_of` (so
+    the shipped CSV agrees), then invented ones whose market cap falls with rank."""
     rng = random.Random(seed)
     universe: list[MarketCoin] = []
     names: set[str] = set()
@@ -75,13 +77,14 @@ def coin_universe(*, coins: int, seed: int) -> list[MarketCoin]:
     paprika_ids: set[str] = set()
     coincap_ids: set[str] = set()
     for rank in range(1, coins + 1):
-        change: float | None = rng.gauss(0, 4)
         if rank <= len(REAL_COINS):
             real = REAL_COINS[rank - 1]
             symbol, name, max_supply = real.symbol, real.name, real.max_supply
-            price = real.price * (rng.uniform(0.999, 1.001) if real.price == 1.0 else rng.uniform(0.9, 1.1))
+            price, change = price_at(real, as_of), change_24h_at(real, as_of)
             circulating = real.circulating
+            volume_share = volume_ratio(real)
         else:
+            change = rng.gauss(0, 4)
             name = _invented_name(rng=rng, taken=names)
             nearby = [coin.symbol for coin in universe[-10:]]
             symbol = _invented_symbol(name=name, rank=rank, rng=rng, uses=symbol_uses, nearby=nearby)
@@ -89,6 +92,7 @@ def coin_universe(*, coins: int, seed: int) -> list[MarketCoin]:
             circulating = _TAIL_CAP * (len(REAL_COINS) / rank) ** 1.5 * rng.uniform(0.9, 1.1) / price
             max_supply = None if rng.random() < 0.3 else circulating * rng.uniform(1, 3)
             change = None if rng.random() < 0.05 else change
+            volume_share = rng.uniform(0.005, 0.3)
         names.add(name)
         symbol_uses[symbol] += 1
         universe.append(
@@ -102,7 +106,7 @@ def coin_universe(*, coins: int, seed: int) -> list[MarketCoin]:
                 circulating_supply=Decimal(round(circulating)),
                 total_supply=Decimal(round(_total_supply(circulating, max_supply=max_supply, rng=rng))),
                 max_supply=None if max_supply is None else Decimal(round(max_supply)),
-                volume_24h=_digits(price * circulating * rng.uniform(0.005, 0.3)),
+                volume_24h=_digits(price * circulating * volume_share),
                 percent_change_24h=None if change is None else _digits(change),
             )
         )

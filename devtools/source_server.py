@@ -19,17 +19,17 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.faults import SOURCES, Fault, fault_make
+from devtools.market_universe import MARKET_MOMENT
 from devtools.source_fakes import MarketCoin, coin_universe, coincap_asset, coinpaprika_ticker, coins_repriced
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_AS_OF = datetime(2025, 7, 1, tzinfo=UTC)
 COINCAP_DEFAULT_LIMIT = 100
 COINCAP_MAX_LIMIT = 2000
 COINCAP_V2_MESSAGE = (
@@ -67,7 +67,7 @@ class SourceServer:
         coins: int = 200,
         seed: int = 7,
         api_key: str | None = None,
-        as_of: datetime = DEFAULT_AS_OF,
+        as_of: datetime = MARKET_MOMENT,
         advance: bool = False,
     ):
         self._address = (host, port)
@@ -75,7 +75,7 @@ class SourceServer:
         self._advance = advance
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._coins = coin_universe(coins=coins, seed=seed)
+        self._coins = coin_universe(coins=coins, seed=seed, as_of=as_of)
         self._as_of = as_of
         self._faults: list[Fault] = []
         self._counts: Counter[tuple[str, str]] = Counter()

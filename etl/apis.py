@@ -12,6 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.access import ReadApiMixin
+from core.api import ApiContract
 from core.pagination import KeysetPagination
 from etl.models import EtlRun, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
@@ -25,7 +26,7 @@ from etl.serializers import (
 from etl.services import QueueUnavailable, etl_run_trigger
 
 
-class RunEtlView(APIView):
+class RunEtlView(ApiContract, APIView):
     """Queue an ETL run (staff only). 202 with the new run; 409 with the run already queued or running."""
 
     # Token first, so a bad or missing credential is a 401 with WWW-Authenticate, not a 403.
@@ -67,11 +68,12 @@ class RunPagination(KeysetPagination):
     default_ordering = "-id"
 
 
-class RunListView(ReadApiMixin, ListAPIView):
+class RunListView(ApiContract, ReadApiMixin, ListAPIView):
     """ETL runs, newest first; filter by `status` and `trigger`."""
 
     serializer_class = RunSerializer
     pagination_class = RunPagination
+    query_serializer = RunFilterSerializer
 
     @extend_schema(parameters=[RunFilterSerializer])
     def get(self, request, *args, **kwargs):
@@ -83,7 +85,7 @@ class RunListView(ReadApiMixin, ListAPIView):
         return etl_runs_list(**filters.validated_data)
 
 
-class RunDetailView(ReadApiMixin, APIView):
+class RunDetailView(ApiContract, ReadApiMixin, APIView):
     """One run with each source's status, counts, timings, error and checkpoints before and after."""
 
     @extend_schema(responses=RunDetailSerializer)
@@ -95,7 +97,7 @@ class RunDetailView(ReadApiMixin, APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
-class StatsView(ReadApiMixin, APIView):
+class StatsView(ApiContract, ReadApiMixin, APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
     @extend_schema(

@@ -59,16 +59,25 @@ def etl_families() -> Iterator[Metric]:
     }
     age = GaugeMetricFamily(
         "kasparro_etl_source_last_success_age_seconds",
-        "Seconds since the source last loaded successfully (+Inf: never).",
+        "Seconds since the source last loaded successfully (+Inf: never); not-configured sources are left out.",
         labels=["source"],
     )
-    last_success = dict.fromkeys(settings.ETL_SOURCES)
+    # A source its last run found not configured (no key) is not expected to load: an age alert would never clear.
+    latest_status = dict(
+        SourceRun.objects.filter(
+            id__in=SourceRun.objects.order_by().values("source").annotate(last=Max("id")).values("last")
+        ).values_list("source", "status")
+    )
+    last_success = {
+        source: None for source in settings.ETL_SOURCES if latest_status.get(source) != SourceStatus.NOT_CONFIGURED
+    }
     for total in totals:
         for outcome in _ROW_OUTCOMES:
             rows.add_metric([total["source"], outcome], total[outcome])
         for field, family in http.items():
             family.add_metric([total["source"]], total[field])
-        last_success[total["source"]] = total["last_success"]
+        if total["source"] in last_success:
+            last_success[total["source"]] = total["last_success"]
     for source, success in sorted(last_success.items()):
         age.add_metric([source], (now - success).total_seconds() if success else math.inf)
     yield from (rows, *http.values(), age)

@@ -51,7 +51,7 @@ class EtlRun(models.Model):
     @property
     def duration_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
+            return round((self.finished_at - self.started_at).total_seconds(), 3)
         return None
 
 
@@ -89,6 +89,11 @@ class SourceRun(models.Model):
     checkpoint_after = models.JSONField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Progress while it runs, written with each committed batch (etl.services.progress): `read` counts
+    # the records staged so far; these say how far through a source of known size (a file) it is.
+    progress_bytes = models.BigIntegerField(null=True, blank=True)
+    progress_bytes_total = models.BigIntegerField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="When the last batch was committed.")
 
     class Meta:
         ordering = ["run_id", "id"]
@@ -96,6 +101,22 @@ class SourceRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} in run {self.run_id}"
+
+    @property
+    def loaded(self) -> int:
+        """Records the load stage has committed so far, whatever became of each."""
+        return self.inserted + self.updated + self.unchanged + self.rejected
+
+    @property
+    def progress_percent(self) -> float | None:
+        """How far its current stage is, where that is known: the load always, the extract of a file."""
+        if self.status in (SourceStatus.SUCCEEDED, SourceStatus.EXTRACTED):
+            return 100.0
+        if self.status == SourceStatus.LOADING and self.read:
+            return round(min(100.0, 100 * self.loaded / self.read), 1)
+        if self.status == SourceStatus.EXTRACTING and self.progress_bytes_total:
+            return round(min(100.0, 100 * (self.progress_bytes or 0) / self.progress_bytes_total), 1)
+        return None
 
     @property
     def duration_seconds(self) -> float | None:

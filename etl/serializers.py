@@ -1,9 +1,12 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from core.params import ChoiceParam
-from etl.models import EtlRun, RunStatus, SourceRun, Trigger
+from etl.models import EtlRun, RunStatus, SourceRun, SourceStatus, Trigger
 from etl.services import UnknownSource, sources_validate
+
+_STAGE_OF = {SourceStatus.EXTRACTING: "extract", SourceStatus.LOADING: "load"}
 
 
 class RunTriggerInput(serializers.Serializer):
@@ -23,8 +26,30 @@ class RunTriggerInput(serializers.Serializer):
         return value
 
 
+class SourceProgressSerializer(serializers.Serializer):
+    """How far the source's current stage (its `status`: extracting, loading) has got."""
+
+    percent = serializers.FloatField(
+        source="progress_percent", allow_null=True, help_text="Of the stage; null while that is not known."
+    )
+    bytes_read = serializers.IntegerField(source="progress_bytes", allow_null=True)
+    bytes_total = serializers.IntegerField(source="progress_bytes_total", allow_null=True)
+    updated_at = serializers.DateTimeField(source="progress_at", allow_null=True, help_text="The last batch.")
+
+
+class Seconds(serializers.FloatField):
+    """A duration to the millisecond: what a stopwatch tells, not a float's seventeen digits."""
+
+    def to_representation(self, value: float) -> float:
+        return round(float(value), 3)
+
+
 class SourceRunSerializer(serializers.ModelSerializer):
-    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    duration_seconds = Seconds(read_only=True, allow_null=True)
+    extract_seconds = Seconds(read_only=True, allow_null=True)
+    load_seconds = Seconds(read_only=True, allow_null=True)
+    loaded = serializers.IntegerField(read_only=True, help_text="Records the load has committed so far.")
+    progress = SourceProgressSerializer(source="*", read_only=True)
 
     class Meta:
         model = SourceRun
@@ -37,6 +62,8 @@ class SourceRunSerializer(serializers.ModelSerializer):
             "updated",
             "unchanged",
             "rejected",
+            "loaded",
+            "progress",
             "http_requests",
             "http_retries",
             "http_throttled",
@@ -77,12 +104,31 @@ class RunSerializer(serializers.ModelSerializer):
         return reverse("run-detail", kwargs={"run_id": obj.pk}, request=self.context.get("request"))
 
 
+class RunProgressSerializer(serializers.Serializer):
+    source = serializers.CharField(allow_null=True, help_text="The source at work now; null between stages.")
+    stage = serializers.CharField(allow_null=True, help_text="extract or load; null between stages.")
+    records_read = serializers.IntegerField()
+    records_loaded = serializers.IntegerField()
+
+
 class RunDetailSerializer(RunSerializer):
+    progress = serializers.SerializerMethodField()
     source_runs = SourceRunSerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "source_runs"]
+        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "progress", "source_runs"]
         read_only_fields = fields
+
+    @extend_schema_field(RunProgressSerializer)
+    def get_progress(self, obj: EtlRun) -> dict:
+        parts = list(obj.source_runs.all())
+        active = next((p for p in parts if p.status in _STAGE_OF), None)
+        return {
+            "source": active.source if active else None,
+            "stage": _STAGE_OF[active.status] if active else None,
+            "records_read": sum(p.read for p in parts),
+            "records_loaded": sum(p.loaded for p in parts),
+        }
 
 
 class RunAcceptedSerializer(serializers.Serializer):

@@ -24,11 +24,17 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is false: set SECRET_KEY, or DEBUG=true on a development machine."
+        )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105 - DEBUG only
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy: take the host from its X-Forwarded-Host (only when the proxy sets or strips it), and
+# serve under the path prefix it strips, so next/previous links and URLs point back through it.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+FORCE_SCRIPT_NAME = env.str("FORCE_SCRIPT_NAME", default="") or None
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -2,6 +2,9 @@ import contextlib
 import uuid
 
 import pytest
+import redis
+
+from tests.factories import suite_redis_urls
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +49,9 @@ def celery_queue(settings):
     # Through Django's settings, which Celery reads on every send (the app's namespace is CELERY_).
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     yield queue
-    # A queue never declared has nothing to purge.
+    # Its messages and, on Redis, its binding key go with it; a queue never declared has neither.
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
-        conn.default_channel.queue_purge(queue)
+        conn.default_channel.queue_delete(queue)
 
 
 @pytest.fixture
@@ -83,3 +86,20 @@ def start_beat(celery_queue, transactional_db):
     yield start
     for beat in beats:
         beat.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_left_as_found():
+    """What the suite writes to Redis goes when it ends (Celery's queue bindings, the cache's data version,
+    HTTP metric counts, rate-limit slots, from this process and the ones it starts): each database it used
+    holds after `make test` exactly the keys it held before."""
+    found = {}
+    for url in suite_redis_urls():
+        with contextlib.suppress(redis.ConnectionError):  # no Redis here: nothing to leave behind
+            found[url] = set(redis.Redis.from_url(url).scan_iter(count=1000))
+    yield
+    for url, keys in found.items():
+        client = redis.Redis.from_url(url)
+        left = [key for key in client.scan_iter(count=1000) if key not in keys]
+        if left:
+            client.delete(*left)

@@ -1,9 +1,11 @@
 """Small builders and runners shared by the tests: one helper per thing."""
 
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.management import CommandError, call_command
 
@@ -12,6 +14,22 @@ FIXTURES = ROOT / "tests" / "fixtures"  # recorded and real payloads
 # The moment the made-up quotes start at.
 T0 = datetime(2024, 11, 21, tzinfo=UTC)
 LEGACY_HEADER = "Ticker,Price,MarketCap,Date,Source"
+
+
+# The Redis database tests use beside the session's own (REDIS_URL): HTTP metric counts kept apart from any
+# other session's, and the shared rate limit when the session runs without Redis.
+SIDE_REDIS_DB = 15
+
+
+def side_redis_url() -> str:
+    base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    return urlsplit(base)._replace(path=f"/{SIDE_REDIS_DB}").geturl()
+
+
+def suite_redis_urls() -> list[str]:
+    """Every Redis database the suite writes to."""
+    own = os.environ.get("REDIS_URL")
+    return [*([own] if own else []), side_redis_url()]
 
 
 def write_csv(path: Path, lines: list[str], *, header: str = LEGACY_HEADER, mode: str = "w") -> Path:

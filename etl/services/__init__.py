@@ -9,6 +9,7 @@ from etl.services.listings import (
     listings_to_review,
 )
 from etl.services.load import run_normalize_and_upsert
+from etl.services.progress import Progress, progress_watched
 from etl.services.retention import raw_records_prune
 from etl.services.runs import (
     QueueUnavailable,
@@ -23,6 +24,7 @@ from etl.services.runs import (
 
 __all__ = [
     "ListingConflict",
+    "Progress",
     "QueueUnavailable",
     "RunNoLongerActive",
     "UnknownSource",
@@ -34,6 +36,7 @@ __all__ = [
     "listing_repoint",
     "listings_rematch",
     "listings_to_review",
+    "progress_watched",
     "raw_records_prune",
     "run_normalize_and_upsert",
     "source_extract",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.logging import logged_with
 from etl.models import Checkpoint, RawRecord, SourceRun, SourceStatus
 from etl.pipeline.upsert import commit_without_flush_wait, raw_records_insert
+from etl.services.progress import source_extract_progress
 from etl.services.runs import etl_run_heartbeat, etl_run_start
 from etl.sources.errors import SourceError, SourceNotConfigured
 from etl.sources.registry import source_spec
@@ -62,6 +63,8 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
                 commit_without_flush_wait()
                 raw_records_insert(run_id=run_id, source=source, items=batch)
                 etl_run_heartbeat(run_id=run_id)
+                # Progress hook: /runs/{id}, the admin and a terminal see how far it has got.
+                source_extract_progress(source_run=source_run, records=read + len(batch), size=extraction.size)
             read += len(batch)
     except SourceNotConfigured as exc:
         status, error = SourceStatus.NOT_CONFIGURED, str(exc)

@@ -20,6 +20,7 @@ from etl.models import Checkpoint, RawRecord, RejectedRecord, SourceItemHash, So
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import KEY_MAX_LENGTH, STAGED_FIELDS, QuoteRecord, StagedRecord
 from etl.pipeline.upsert import STATEMENT_ROWS, commit_without_flush_wait, quotes_upsert
+from etl.services.progress import source_load_progress
 from etl.services.runs import RunNoLongerActive, etl_run_finalize, etl_run_heartbeat, run_active_lock
 from etl.sources.errors import RecordRejected
 from etl.sources.registry import source_spec
@@ -63,6 +64,8 @@ def _source_load(source_run: SourceRun) -> None:
         cursor = chunk[-1].id
         _batch_load(source_run, spec, chunk, cursor=cursor, skip_unchanged=skip_unchanged)
         etl_run_heartbeat(run_id=run_id)
+        # Progress hook: /runs/{id}, the admin and a terminal see how far it has got.
+        source_load_progress(source_run=source_run)
     source_run.refresh_from_db()
     status, error = SourceStatus.SUCCEEDED, ""
     if source_run.read and source_run.rejected == source_run.read:

@@ -70,7 +70,7 @@ class CoinCapClient:
 
     def extract(self, checkpoint: dict) -> Extraction:
         if not self.api_key:
-            raise SourceNotConfigured(f"{NAME}: COINCAP_API_KEY is not set (CoinCap v3 requires a key)")
+            raise SourceNotConfigured("COINCAP_API_KEY is not set (CoinCap v3 requires a key)")
         return Extraction(self._assets(), stats=self.http.stats)
 
     def _assets(self) -> Iterator[RawItem]:
@@ -81,7 +81,7 @@ class CoinCapClient:
             )
             data, timestamp = _page(body)
             if data and data[0].get("id") in first_ids:
-                raise SourceError(f"{NAME}: the API returned page {page + 1} again; it ignores offset")
+                raise SourceError(f"the API returned page {page + 1} again; it ignores offset")
             first_ids.add(data[0].get("id") if data else None)
             for item in data:
                 yield RawItem(
@@ -92,20 +92,20 @@ class CoinCapClient:
                 position += 1
             if len(data) < self.page_size:
                 return {"assets": position, "timestamp": timestamp}
-        raise SourceError(f"{NAME}: more than {_MAX_PAGES} pages of {self.page_size}; stopping")
+        raise SourceError(f"more than {_MAX_PAGES} pages of {self.page_size}; stopping")
 
 
 def _page(body: object) -> tuple[list, object]:
     """A page's assets and timestamp, or SourceError for any other shape (the retired v2's message included)."""
     if not isinstance(body, dict):
-        raise SourceError(f"{NAME}: expected a JSON object with data and timestamp, got {type(body).__name__}")
+        raise SourceError(f"expected a JSON object with data and timestamp, got {type(body).__name__}")
     data = body.get("data")
     if isinstance(data, dict) and "message" in data:
-        raise SourceError(f"{NAME}: the API answered with a message instead of assets: {data['message']}")
+        raise SourceError(f"the API answered with a message instead of assets: {data['message']}")
     if "error" in body:
-        raise SourceError(f"{NAME}: the API answered with an error: {body['error']}")
+        raise SourceError(f"the API answered with an error: {body['error']}")
     if not isinstance(data, list):
-        raise SourceError(f"{NAME}: expected data to be a list of assets, got {type(data).__name__}")
+        raise SourceError(f"expected data to be a list of assets, got {type(data).__name__}")
     return data, body.get("timestamp")
 
 

@@ -80,9 +80,9 @@ class CoinPaprikaClient:
     def _tickers(self) -> Iterator[RawItem]:
         body = self.http.get_json(f"{self.base_url}/tickers", params={"quotes": "USD"})
         if isinstance(body, dict) and "error" in body:
-            raise SourceError(f"{NAME}: the API answered with an error: {body['error']}")
+            raise SourceError(f"the API answered with an error: {body['error']}")
         if not isinstance(body, list):
-            raise SourceError(f"{NAME}: expected a JSON array of tickers, got {type(body).__name__}")
+            raise SourceError(f"expected a JSON array of tickers, got {type(body).__name__}")
         newest = None
         for position, item in enumerate(body):
             key = str(item.get("id", ""))[:KEY_MAX_LENGTH] if isinstance(item, dict) else ""

@@ -9,12 +9,14 @@ source's rate limiter, which all worker processes share.
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -57,9 +59,11 @@ class RetryPolicy:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.retry_after = retry_after
+    """What failed (`what`: "connection failed") and the short why (`detail`)."""
+
+    def __init__(self, what: str, detail: str, *, retry_after: float | None = None):
+        super().__init__(f"{what}: {detail}")
+        self.what, self.detail, self.retry_after = what, detail, retry_after
 
 
 @dataclass
@@ -76,7 +80,11 @@ class SourceHttp:
     stats: HttpStats = field(default_factory=HttpStats)
 
     def get_json(self, url: str, *, params: dict | None = None) -> Any:
-        """The decoded body (floats as Decimal, digits kept), or SourceError saying why not."""
+        """The decoded body (floats as Decimal, digits kept), or SourceError saying why not.
+
+        A SourceError says what failed once and briefly ("connection failed after 5 attempts: cannot
+        resolve host"); the run names the source in front of it.
+        """
         for attempt in range(self.policy.max_retries + 1):
             self.rate_limiter.acquire()
             self.stats.requests += 1
@@ -84,12 +92,12 @@ class SourceHttp:
                 return self._attempt(url, params)
             except _Retryable as exc:
                 if attempt == self.policy.max_retries:
-                    raise SourceError(f"{self.source}: {exc} (gave up after {attempt + 1} attempts)") from exc
+                    raise SourceError(f"{exc.what} after {attempt + 1} attempts: {exc.detail}") from exc
                 delay = exc.retry_after if exc.retry_after is not None else self.policy.backoff(attempt)
                 if delay > self.policy.retry_after_max_seconds:
-                    raise SourceError(f"{self.source}: {exc}; the source asks to wait {delay:.0f} s") from exc
+                    raise SourceError(f"{exc.what}, and the source asks to wait {delay:.0f} s: {exc.detail}") from exc
                 self.stats.retries += 1
-                logger.warning("%s: %s; retry %d in %.2f s", self.source, exc, attempt + 1, delay)
+                logger.warning("%s: %s: %s; retry %d in %.2f s", url, exc.what, exc.detail, attempt + 1, delay)
                 self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -97,22 +105,23 @@ class SourceHttp:
         try:
             response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout)
         except requests.Timeout as exc:
-            raise _Retryable(f"timed out: {url}") from exc
+            raise _Retryable("timed out", _cause(exc)) from exc
         except requests.ConnectionError as exc:
-            raise _Retryable(f"connection failed: {url}: {exc}") from exc
+            raise _Retryable("connection failed", _cause(exc)) from exc
         if response.status_code in _RETRY_STATUSES:
             if response.status_code == 429:
                 self.stats.throttled += 1
             raise _Retryable(
-                f"HTTP {response.status_code} from {url}: {_excerpt(response)}",
+                f"HTTP {response.status_code}",
+                _excerpt(response),
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if response.status_code >= 400:
-            raise SourceError(f"{self.source}: HTTP {response.status_code} from {url}: {_excerpt(response)}")
+            raise SourceError(f"HTTP {response.status_code} from {_path(url)}: {_excerpt(response)}")
         try:
             return json.loads(response.content, parse_float=Decimal)
         except (ValueError, requests.RequestException) as exc:
-            raise _Retryable(f"response from {url} is not JSON ({exc}): {_excerpt(response)}") from exc
+            raise _Retryable("the response is not JSON", _excerpt(response)) from exc
 
 
 def source_http(*, source: str, rate: float, headers: dict[str, str]) -> SourceHttp:
@@ -126,9 +135,41 @@ def source_http(*, source: str, rate: float, headers: dict[str, str]) -> SourceH
     )
 
 
+_EXCERPT_CHARACTERS = 120
+# urllib3 names the connection object in front of what went wrong: "HTTPSConnection(host='h', port=443): ...".
+_CONNECTION_PREFIX = re.compile(r"^\w*Connection(?:Pool)?\(host='(?P<host>[^']*)', port=(?P<port>\d+)\): ")
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:_EXCERPT_CHARACTERS] + ("..." if len(text) > _EXCERPT_CHARACTERS else "")
+
+
 def _excerpt(response: requests.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:200] + ("..." if len(text) > 200 else "")
+    return _short(response.text) or "(empty body)"
+
+
+def _cause(exc: requests.RequestException) -> str:
+    """The innermost reason of a requests/urllib3 failure, without the layers each wraps around it."""
+    # requests wraps urllib3's MaxRetryError in its first argument, which keeps the real one in `reason`.
+    reason: BaseException = exc
+    while True:
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next(iter(reason.args), None)
+        if not isinstance(inner, BaseException) or inner is reason:
+            break
+        reason = inner
+    text = str(reason)
+    if match := _CONNECTION_PREFIX.match(text):
+        rest = text[match.end() :]
+        text = rest if match["host"] in rest else f"{match['host']}:{match['port']}: {rest}"
+    text = text.replace("Failed to establish a new connection: ", "")
+    return _short(text)
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or url
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -8,6 +8,7 @@ and reading resumes there; otherwise the file changed and is read from the start
 import csv
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,7 @@ from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
-from etl.sources.spec import Extraction, SourceSpec
+from etl.sources.spec import Extraction, ReadSize, SourceSpec
 from etl.sources.types import Amount, Change, Name, OptionalSymbol, Price, Rank, Timestamp
 
 NAME = "legacy_csv"
@@ -166,12 +167,14 @@ class LegacyCsvReader:
         self.path = Path(path)
 
     def extract(self, checkpoint: dict) -> Extraction:
-        return Extraction(self._rows(checkpoint))
+        size = ReadSize()
+        return Extraction(self._rows(checkpoint, size), size=size)
 
-    def _rows(self, checkpoint: dict) -> Iterator[RawItem]:
+    def _rows(self, checkpoint: dict, size: ReadSize) -> Iterator[RawItem]:
         if not self.path.is_file():
             raise SourceError(f"legacy CSV not found: {self.path}")
         with self.path.open("rb") as stream:
+            size.total = os.fstat(stream.fileno()).st_size
             hasher, resumed = _resume(stream, checkpoint, str(self.path))
             if resumed:
                 offset, line, header, delimiter = resumed
@@ -189,10 +192,12 @@ class LegacyCsvReader:
             # `complete_*` stop before an unterminated last line: a writer may still be appending to it,
             # so its row is read now but the next run reads it again, whole.
             position = {"offset": offset, "line": line, "complete_line": line}
+            size.done = offset
 
             def lines() -> Iterator[str]:
                 for raw in stream:
                     position["line"] += 1
+                    size.done += len(raw)
                     if raw.endswith(b"\n"):
                         hasher.update(raw)
                         position["offset"] += len(raw)

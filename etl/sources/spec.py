@@ -13,13 +13,25 @@ from etl.pipeline.records import QuoteRecord, RawItem
 from etl.sources.http import HttpStats
 
 
-class Extraction:
-    """A source's raw items; once iterated to the end, `checkpoint` holds the state to commit."""
+@dataclass
+class ReadSize:
+    """How far an extraction is through a source whose size is known (a file's bytes): for progress only."""
 
-    def __init__(self, items: Iterator[RawItem], *, stats: HttpStats | None = None):
+    done: int = 0
+    total: int | None = None
+
+
+class Extraction:
+    """A source's raw items; once iterated to the end, `checkpoint` holds the state to commit.
+
+    `size`, where the source knows it, says how far the iteration has got.
+    """
+
+    def __init__(self, items: Iterator[RawItem], *, stats: HttpStats | None = None, size: ReadSize | None = None):
         self._items = items
         self.checkpoint: dict | None = None
         self.stats = stats
+        self.size = size
 
     def __iter__(self) -> Iterator[RawItem]:
         self.checkpoint = yield from self._items

@@ -2,13 +2,13 @@
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 from datetime import datetime
 from io import StringIO
 from unittest import mock
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import CommandError
@@ -21,7 +21,7 @@ from core.logging import ContextFilter, JsonFormatter, log_context
 from etl.models import EtlRun, SourceRun, Trigger
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
-from tests.factories import ROOT, run_etl, write_csv
+from tests.factories import ROOT, run_etl, side_redis_url, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +30,6 @@ ROWS = [
     "ETH,3400.5,409000000000,2024-11-21T00:00:00Z,coingecko",
     "ETH,lots,1,2024-11-21T01:00:00Z,coingecko",
 ]
-# Redis database the tests count HTTP requests in, away from any other session's counts.
-METRICS_TEST_REDIS_DB = 15
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +38,7 @@ def http_metrics_store(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(metrics, "_store_paused_until", 0.0)
     settings.METRICS_SQLITE_PATH = tmp_path / "metrics.sqlite3"
     if settings.REDIS_URL:
-        settings.REDIS_URL = urlsplit(settings.REDIS_URL)._replace(path=f"/{METRICS_TEST_REDIS_DB}").geturl()
+        settings.REDIS_URL = side_redis_url()
     return {"REDIS_URL": settings.REDIS_URL, "METRICS_SQLITE_PATH": str(settings.METRICS_SQLITE_PATH)}
 
 
@@ -75,6 +73,18 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float:
     key = (name, *sorted(labels.items()))
     assert key in samples, f"{name}{labels} is not in the scrape"
     return samples[key]
+
+
+def test_a_source_not_configured_has_no_last_success_age_to_alert_on(client, csv_path, settings):
+    settings.ETL_SOURCES = ["coincap", "legacy_csv"]
+    settings.COINCAP_API_KEY = ""
+    write_csv(csv_path, ROWS[:1])
+    run_etl()  # succeeded: coincap is only not configured
+    samples = scrape(client)
+    assert 0 <= value(samples, "kasparro_etl_source_last_success_age_seconds", source="legacy_csv") < 60
+    assert ("kasparro_etl_source_last_success_age_seconds", ("source", "coincap")) not in samples
+    settings.ETL_SOURCES = ["coinpaprika", "legacy_csv"]  # configured but never loaded: +Inf, an alert is due
+    assert value(scrape(client), "kasparro_etl_source_last_success_age_seconds", source="coinpaprika") == math.inf
 
 
 def test_etl_figures_equal_the_database(client, csv_path):
@@ -153,7 +163,7 @@ def test_metrics_answers_plain_http_when_the_site_redirects_to_https(client, set
 
 def test_log_lines_of_a_run_carry_its_run_id_and_source(csv_path, json_log):
     write_csv(csv_path, ROWS)
-    run_etl()
+    run_etl("-v", "2")  # in a terminal, run_etl shows the INFO lines only when asked: its own lines say as much
     run = EtlRun.objects.get()
     records = {r["message"]: r for r in json_log()}
     for message in (f"extracted 3 records from legacy_csv in run {run.pk}", f"loaded legacy_csv in run {run.pk}"):

@@ -3,6 +3,7 @@
 import pytest
 
 from etl.sources.ratelimit import RateLimiter
+from tests.factories import side_redis_url
 
 
 @pytest.mark.django_db
@@ -11,7 +12,7 @@ def test_the_rate_limit_is_shared_between_limiters(settings, backend):
     if backend == "database":
         settings.REDIS_URL = ""
     elif not settings.REDIS_URL:
-        settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+        settings.REDIS_URL = side_redis_url()
     waits: list[float] = []
     # Two limiters stand for two worker processes: together they keep 10 requests a second.
     first = RateLimiter(source=f"shared-{backend}", rate=10, sleep=waits.append)

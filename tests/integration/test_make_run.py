@@ -55,7 +55,16 @@ def test_make_run_serves_the_first_run_made_by_its_worker(tmp_path):
         assert len(get_json(f"{base}/data?symbol=BTC&page_size=1000")["results"]) > 0
         assert get_json(f"{base}/health")["status"] == "ok"
         assert "beat: Starting..." in (tmp_path / "make-run.log").read_text()
+        # gunicorn's control socket is this instance's, under its var/, not the one ~/.gunicorn/gunicorn.ctl.
+        assert (tmp_path / f"gunicorn-{port}.ctl").is_socket()
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends
-        process.wait(30)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends, to make and all it runs in the foreground
+        process.wait(60)
     assert get_json(f"http://127.0.0.1:{port}/health") is None  # everything it started has stopped
+    shown = (tmp_path / "make-run.log").read_text()
+    stopping = shown.split("SIGINT received")[-1]
+    # Each process stopped by itself, the idle worker's warm shutdown included; make reported no error.
+    for role in ("web", "worker", "beat"):
+        assert f"{role}.1 stopped (rc=0)" in stopping, stopping
+    assert "SIGKILL" not in stopping and "make: ***" not in stopping, stopping
+    assert process.returncode in (0, -signal.SIGINT)  # make ends as Ctrl-C ends it, or with 0

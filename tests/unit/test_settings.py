@@ -34,4 +34,31 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
-    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+    assert result.returncode == 1
+    # One line saying what to do, not a traceback.
+    assert result.stderr == (
+        "manage.py: SECRET_KEY must be set when DEBUG is false: set SECRET_KEY, or DEBUG=true on a development "
+        "machine.\n"
+    )
+
+
+def test_a_bad_setting_is_one_line_too(tmp_path):
+    env = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "xml", "KASPARRO_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == "manage.py: LOG_FORMAT must be json or text, not 'xml'.\n"
+
+
+def test_the_proxy_settings_come_from_the_environment(tmp_path):
+    show = "from django.conf import settings; print(settings.USE_X_FORWARDED_HOST, settings.FORCE_SCRIPT_NAME)"
+    base = {**os.environ, "DEBUG": "true", "KASPARRO_VAR_DIR": str(tmp_path)}
+    results = [
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", show],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for env in (base, {**base, "USE_X_FORWARDED_HOST": "true", "FORCE_SCRIPT_NAME": "/kasparro"})
+    ]
+    assert results == ["False None", "True /kasparro"]

@@ -3,6 +3,7 @@
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 import requests
@@ -214,16 +215,35 @@ def test_timeouts_and_dropped_connections_are_retried():
 def test_giving_up_says_why_and_how_often():
     responses.get("http://s.test/x", body="<html>Bad gateway</html>", status=200)
     http = client(retries=2)
-    with pytest.raises(SourceError, match=r"not JSON .*<html>Bad gateway</html> \(gave up after 3 attempts\)"):
+    with pytest.raises(SourceError) as failure:
         http.get_json("http://s.test/x")
+    assert str(failure.value) == "the response is not JSON after 3 attempts: <html>Bad gateway</html>"
     assert http.stats.requests == 3
+
+
+def test_a_connection_that_fails_says_so_once_and_briefly():
+    # What requests raises for a host that does not resolve: three layers, each repeating the one inside.
+    from urllib3.connection import HTTPSConnection
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    connection = HTTPSConnection("api.example.test", 443)  # only named in the message; never connects
+    resolve = NameResolutionError("api.example.test", connection, OSError(-2, "Name or service not known"))
+    wrapped = MaxRetryError(None, "/v1/tickers?quotes=USD", reason=resolve)
+    session = mock.Mock(get=mock.Mock(side_effect=requests.ConnectionError(wrapped)))
+    http = client(retries=4)
+    http.session = session
+    with pytest.raises(SourceError) as failure:
+        http.get_json("https://api.example.test/v1/tickers")
+    message = str(failure.value)
+    assert message.startswith("connection failed after 5 attempts: Failed to resolve 'api.example.test'")
+    assert "HTTPSConnectionPool" not in message and "Max retries" not in message and len(message) < 160
 
 
 @responses.activate
 def test_other_4xx_answers_are_final():
     responses.get("http://s.test/x", status=401, json={"error": "invalid key"})
     http = client()
-    with pytest.raises(SourceError, match=r"HTTP 401 .*invalid key"):
+    with pytest.raises(SourceError, match=r"^HTTP 401 from /x: .*invalid key"):
         http.get_json("http://s.test/x")
     assert http.stats.requests == 1
 
