@@ -22,7 +22,7 @@ from core.pagination import KeysetPagination, NumberedPagination
 BAD_PARAMETER = OpenApiResponse(description="A bad parameter value; the body names the parameter.")
 
 
-class QuoteListView(ReadApiMixin, ApiContract, ListAPIView):
+class QuoteListView(ApiContract, ReadApiMixin, ListAPIView):
     """Unified quotes from every source, newest first, with keyset pagination.
 
     Numbers are strings that keep the source's digits. A bad filter value, page
@@ -41,7 +41,7 @@ class QuoteListView(ReadApiMixin, ApiContract, ListAPIView):
         return response_cached(request, lambda: super(QuoteListView, self).list(request, *args, **kwargs))
 
 
-class CoinListView(ReadApiMixin, ApiContract, ListAPIView):
+class CoinListView(ApiContract, ReadApiMixin, ListAPIView):
     """Canonical coins by rank (unranked last) then slug, each with its source listings
     and its latest quote from each source.
 
@@ -68,7 +68,7 @@ class CoinListView(ReadApiMixin, ApiContract, ListAPIView):
         return self.get_paginated_response(self.get_serializer(coins, many=True).data)
 
 
-class CoinDetailView(ReadApiMixin, ApiContract, GenericAPIView):
+class CoinDetailView(ApiContract, ReadApiMixin, GenericAPIView):
     """One coin: its listings, its latest quote from each source and its recent quotes per source."""
 
     serializer_class = CoinDetailSerializer

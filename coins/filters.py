@@ -8,25 +8,6 @@ from coins.sources import source_choices, source_names
 from core.values import datetime_checked, decimal_checked
 
 
-def _unknown_source() -> str:
-    # The wording of every choice parameter (core.params.ChoiceParam); %(value)r is the value sent.
-    return f"Unknown source %(value)r; use one of: {', '.join(source_names())}."
-
-
-class QuoteFilterForm(forms.Form):
-    """The ranges must be ranges: a lower bound above the upper one is a mistake, not an empty page."""
-
-    def clean(self):
-        cleaned = super().clean()
-        low, high = cleaned.get("min_price"), cleaned.get("max_price")
-        if low is not None and high is not None and low > high:
-            self.add_error("min_price", f"Must not be above max_price ({high}).")
-        after, before = cleaned.get("as_of_after"), cleaned.get("as_of_before")
-        if after is not None and before is not None and after >= before:
-            self.add_error("as_of_after", f"Must be before as_of_before ({before.isoformat()}), which is exclusive.")
-        return cleaned
-
-
 class _Bounded:
     """A form field whose value must also fit the database (see core.values): else a 400, not a 500."""
 
@@ -54,6 +35,25 @@ class PriceFilter(django_filters.NumberFilter):
 
 class MomentFilter(django_filters.IsoDateTimeFilter):
     field_class = _MomentField
+
+
+def _unknown_source() -> str:
+    # The wording of every choice parameter (core.params.ChoiceParam); %(value)r is the value sent.
+    return f"Unknown source %(value)r; use one of: {', '.join(source_names())}."
+
+
+class QuoteFilterForm(forms.Form):
+    """The ranges must be ranges: a lower bound above the upper one is a mistake, not an empty page."""
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("min_price"), cleaned.get("max_price")
+        if low is not None and high is not None and low > high:
+            self.add_error("min_price", f"Must not be above max_price ({high}).")
+        after, before = cleaned.get("as_of_after"), cleaned.get("as_of_before")
+        if after is not None and before is not None and after >= before:
+            self.add_error("as_of_after", f"Must be before as_of_before ({before.isoformat()}), which is exclusive.")
+        return cleaned
 
 
 class QuoteFilter(django_filters.FilterSet):

@@ -68,7 +68,7 @@ class RunPagination(KeysetPagination):
     default_ordering = "-id"
 
 
-class RunListView(ReadApiMixin, ApiContract, ListAPIView):
+class RunListView(ApiContract, ReadApiMixin, ListAPIView):
     """ETL runs, newest first; filter by `status` and `trigger`."""
 
     serializer_class = RunSerializer
@@ -85,7 +85,7 @@ class RunListView(ReadApiMixin, ApiContract, ListAPIView):
         return etl_runs_list(**filters.validated_data)
 
 
-class RunDetailView(ReadApiMixin, ApiContract, APIView):
+class RunDetailView(ApiContract, ReadApiMixin, APIView):
     """One run with each source's status, counts, timings, error and checkpoints before and after."""
 
     @extend_schema(responses=RunDetailSerializer)
@@ -97,7 +97,7 @@ class RunDetailView(ReadApiMixin, ApiContract, APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
-class StatsView(ReadApiMixin, ApiContract, APIView):
+class StatsView(ApiContract, ReadApiMixin, APIView):
     """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
 
     @extend_schema(
