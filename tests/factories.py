@@ -17,13 +17,15 @@ LEGACY_HEADER = "Ticker,Price,MarketCap,Date,Source"
 
 
 # The Redis database tests use beside the session's own (REDIS_URL): HTTP metric counts kept apart from any
-# other session's, and the shared rate limit when the session runs without Redis.
-SIDE_REDIS_DB = 15
+# other session's, and the shared rate limit when the session runs without Redis. Mirrored from the top
+# (database 0 pairs with 15, 1 with 14, ...) so that suites run side by side on their own databases never share it.
+LAST_REDIS_DB = 15
 
 
 def side_redis_url() -> str:
-    base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    return urlsplit(base)._replace(path=f"/{SIDE_REDIS_DB}").geturl()
+    parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    own = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{LAST_REDIS_DB - own}").geturl()
 
 
 def suite_redis_urls() -> list[str]:
