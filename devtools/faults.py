@@ -16,6 +16,8 @@ FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "truncate": {},
     "not_json": {},
     "rename_field": {"field": (str, _REQUIRED), "to": (str, _REQUIRED)},
+    # Every price this source sends times `factor`: a source that disagrees with the others.
+    "skew": {"factor": (float, _REQUIRED)},
 }
 
 
