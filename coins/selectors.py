@@ -121,3 +121,14 @@ def disagreements_list(*, source: str = "", min_spread: Decimal | None = None) -
     if min_spread is not None:
         found = found.filter(spread__gte=min_spread)
     return found
+
+
+def coin_disagreement_starts(*, coin: Coin, starts, ends) -> list:
+    """When each interval (CONSENSUS_INTERVAL) in [starts, ends) in which a source was the coin's outlier began."""
+    return list(
+        Consensus.objects.filter(
+            coin=coin, interval=settings.CONSENSUS_INTERVAL, outliers__gt=0, starts_at__gte=starts, starts_at__lt=ends
+        )
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
+    )
