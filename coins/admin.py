@@ -1,6 +1,5 @@
-from decimal import Decimal
-
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin
@@ -10,13 +9,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from coins.caching import data_version_bump
-from coins.formatting import usd_amount, usd_price
-from coins.keys import name_key, symbol_key
 from coins.charts import price_chart_svg
+from coins.formatting import usd_amount, usd_price
 from coins.history import CONSENSUS_SERIES, coin_history_end, coin_price_history
+from coins.keys import name_key, symbol_key
 from coins.models import Coin, Disagreement, Quote, SourceListing
 from coins.selectors import coin_disagreement_starts, coins_with_latest_quote, disagreements_list
 from core.admin import ReadOnlyAdmin
+
 
 def percent_change(value: Decimal | None) -> str:
     if value is None:

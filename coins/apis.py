@@ -6,8 +6,8 @@ from rest_framework.response import Response
 
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
-from coins.models import Coin
 from coins.history import coin_history_end, coin_price_history
+from coins.models import Coin
 from coins.selectors import (
     coin_get,
     coins_consensus_prefetch,
@@ -120,7 +120,8 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
     interval, one series per source that quoted it and one for the consensus, in time order.
 
     The window is [from, to): 7 days of 1h by default (365 days of 1d), at most 31 days of 1h or
-    366 days of 1d; `to` defaults to the end of the interval of the coin's newest quote. A bad parameter is a 400 naming it.
+    366 days of 1d; `to` defaults to the end of the interval of the coin's newest quote.
+    A bad parameter is a 400 naming it.
     """
 
     serializer_class = PriceHistorySerializer
@@ -140,7 +141,8 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
         if coin is None:
             raise _no_coin(slug)
         attrs = params.validated_data
-        starts, ends = PriceHistoryParamsSerializer.window(attrs, newest_end=lambda: coin_history_end(coin=coin, interval=attrs["interval"])
+        starts, ends = PriceHistoryParamsSerializer.window(
+            attrs, newest_end=lambda: coin_history_end(coin=coin, interval=attrs["interval"])
         )
         series = coin_price_history(
             coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")

@@ -55,7 +55,9 @@ def price_chart_svg(
             f"<title>Sources disagree from {moment:%Y-%m-%d %H:%M} UTC</title></rect>"
         )
     for price, anchor in ((high, TOP + 4), (low, TOP + plot_h)):
-        parts.append(f'<text x="{LEFT - 6}" y="{anchor:.0f}" text-anchor="end" font-size="12">{usd_price(price)}</text>')
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{anchor:.0f}" text-anchor="end" font-size="12">{usd_price(price)}</text>'
+        )
     for moment, anchor in ((starts, "start"), (ends, "end")):
         parts.append(
             f'<text x="{x(moment):.0f}" y="{TOP + plot_h + 16}" text-anchor="{anchor}" font-size="12">'
@@ -69,7 +71,8 @@ def price_chart_svg(
         points = " ".join(f"{x(moment):.1f},{y(price):.1f}" for moment, price in series[name])
         parts.append(
             f'<polyline class="series" data-series="{escape(name)}" points="{points}" fill="none"'
-            f' stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"><title>{escape(name)}</title></polyline>'
+            f' stroke="{colour}" stroke-width="{width}" stroke-linejoin="round">'
+            f"<title>{escape(name)}</title></polyline>"
         )
         parts.append(
             f'<rect x="{legend_x}" y="{HEIGHT - 18}" width="14" height="4" fill="{colour}"/>'
@@ -82,4 +85,4 @@ def price_chart_svg(
             f'<text x="{legend_x + 20}" y="{HEIGHT - 12}" font-size="12">sources disagree</text>'
         )
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # every value in it is a number, a date or escaped
+    return mark_safe("".join(parts))  # noqa: S308 - every value in it is a number, a date or escaped

@@ -83,7 +83,8 @@ def consensus_refresh(*, run_id: int) -> int:
         # SQLite needs the WHERE to read ON CONFLICT as the upsert's, not a join's.
         cursor.execute(
             f"""{members}
-            INSERT INTO coins_consensus (coin_id, interval, starts_at, price_usd, sources, spread, outliers, computed_at)
+            INSERT INTO coins_consensus
+                (coin_id, interval, starts_at, price_usd, sources, spread, outliers, computed_at)
             SELECT coin_id, %s, starts_at, median, n, CASE WHEN median > 0 THEN {spread} END, SUM(outlier), %s
             FROM members WHERE true GROUP BY coin_id, starts_at, median, n
             ON CONFLICT (coin_id, interval, starts_at) DO UPDATE SET price_usd = excluded.price_usd,

@@ -1,7 +1,6 @@
 """Reads of the served domain. Views call these; nothing here writes."""
 
 from collections.abc import Callable, Mapping, Sequence
-
 from decimal import Decimal
 
 from django.conf import settings
@@ -98,10 +97,12 @@ def coins_with_latest_quote() -> QuerySet[Coin]:
 def coins_consensus_prefetch(*, coins: Sequence[Coin]) -> None:
     """Give each coin `latest_consensus`: its newest consensus (CONSENSUS_INTERVAL) with its sources' quotes,
     or None. One index probe per coin given, as for the latest quotes."""
-    newest = Consensus.objects.filter(coin=OuterRef("pk"), interval=settings.CONSENSUS_INTERVAL).order_by(
-        "-starts_at"
+    newest = Consensus.objects.filter(coin=OuterRef("pk"), interval=settings.CONSENSUS_INTERVAL).order_by("-starts_at")
+    ids = (
+        Coin.objects.filter(pk__in=[coin.pk for coin in coins])
+        .order_by()
+        .values(newest=Subquery(newest.values("pk")[:1]))
     )
-    ids = Coin.objects.filter(pk__in=[coin.pk for coin in coins]).order_by().values(newest=Subquery(newest.values("pk")[:1]))
     found = {c.coin_id: c for c in Consensus.objects.filter(pk__in=ids).prefetch_related("quotes")}
     for coin in coins:
         coin.latest_consensus = found.get(coin.pk)

@@ -109,7 +109,9 @@ class ConsensusSerializer(serializers.ModelSerializer):
 
     price_usd = DecimalString(help_text="The median of the sources' last prices in the interval.")
     spread = DecimalString(allow_null=True, help_text="(max - min) / median, a fraction; null for a median of 0.")
-    outliers = serializers.SerializerMethodField(help_text="Sources further than CONSENSUS_OUTLIER_PCT from the median.")
+    outliers = serializers.SerializerMethodField(
+        help_text="Sources further than CONSENSUS_OUTLIER_PCT from the median."
+    )
     quotes = ConsensusQuoteSerializer(many=True, read_only=True)
 
     class Meta:
@@ -205,7 +207,8 @@ class PriceHistoryParamsSerializer(serializers.Serializer):
         help_text="Start, ISO 8601, inclusive (default: 7 days before `to` for 1h, 365 days for 1d).",
     )
     to = serializers.DateTimeField(
-        required=False, help_text="End, ISO 8601, exclusive (default: the end of the interval of the coin's newest quote)."
+        required=False,
+        help_text="End, ISO 8601, exclusive (default: the end of the interval of the coin's newest quote).",
     )
 
     def get_fields(self):
@@ -236,7 +239,9 @@ class PriceHistoryParamsSerializer(serializers.Serializer):
             days = MAX_SPAN[interval].days
             raise serializers.ValidationError({"from": [f"The window may span at most {days} days for {interval}."]})
         if starts >= ends:
-            raise serializers.ValidationError({"from": [f"Must be before to ({ends.isoformat()}), which is exclusive."]})
+            raise serializers.ValidationError(
+                {"from": [f"Must be before to ({ends.isoformat()}), which is exclusive."]}
+            )
         return starts, ends
 
 
@@ -264,5 +269,10 @@ class PriceHistorySerializer(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        return {"coin": fields["coin"], "interval": fields["interval"], "from": fields["from_"], "to": fields["to"],
-                "series": fields["series"]}
+        return {
+            "coin": fields["coin"],
+            "interval": fields["interval"],
+            "from": fields["from_"],
+            "to": fields["to"],
+            "series": fields["series"],
+        }

@@ -18,11 +18,20 @@ def btc():
     coin = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     # coincap four times in the first hour, once in the next; coinpaprika once an hour.
     for minutes, price, cap in ((0, "100", "1000"), (15, "104.5", "1045"), (30, "99.25", "992"), (45, "101", None)):
-        make_quote(coin, source="coincap", as_of=T0 + timedelta(minutes=minutes), price_usd=Decimal(price),
-                   market_cap_usd=Decimal(cap) if cap else None, volume_24h_usd=Decimal("7"), run=run)
+        make_quote(
+            coin,
+            source="coincap",
+            as_of=T0 + timedelta(minutes=minutes),
+            price_usd=Decimal(price),
+            market_cap_usd=Decimal(cap) if cap else None,
+            volume_24h_usd=Decimal("7"),
+            run=run,
+        )
     make_quote(coin, source="coincap", as_of=T0 + timedelta(minutes=70), price_usd=Decimal("102"), run=run)
     for hour in (0, 1):
-        make_quote(coin, source="coinpaprika", as_of=T0 + timedelta(hours=hour, minutes=5), price_usd=Decimal("103"), run=run)
+        make_quote(
+            coin, source="coinpaprika", as_of=T0 + timedelta(hours=hour, minutes=5), price_usd=Decimal("103"), run=run
+        )
     consensus_refresh(run_id=run.pk)
     return coin
 

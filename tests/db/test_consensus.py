@@ -21,7 +21,9 @@ def run():
 
 
 def quote(coin, run, source: str, minutes: int, price: str, **figures):
-    return make_quote(coin, source=source, as_of=T0 + timedelta(minutes=minutes), price_usd=Decimal(price), run=run, **figures)
+    return make_quote(
+        coin, source=source, as_of=T0 + timedelta(minutes=minutes), price_usd=Decimal(price), run=run, **figures
+    )
 
 
 def test_the_consensus_is_the_median_of_each_sources_last_quote_and_a_far_source_is_its_outlier(api_client, run):
@@ -86,7 +88,11 @@ def test_a_daily_consensus_takes_each_sources_last_quote_of_the_day(api_client, 
     quote(btc, run, "coinpaprika", 12 * 60, "102")
     consensus_refresh(run_id=run.pk)
     consensus = api_client.get("/coins/bitcoin").json()["consensus"]
-    assert (consensus["interval"], consensus["starts_at"], consensus["price_usd"]) == ("1d", "2024-11-21T00:00:00Z", "101")
+    assert (consensus["interval"], consensus["starts_at"], consensus["price_usd"]) == (
+        "1d",
+        "2024-11-21T00:00:00Z",
+        "101",
+    )
 
 
 def test_disagreements_newest_first_filtered_by_outlier_source_and_spread(api_client, run):
@@ -167,4 +173,3 @@ def test_a_run_computes_the_consensus_and_a_skewed_source_shows_as_the_disagreem
     skewed = api_client.get("/disagreements?source=coincap&page_size=500").json()
     assert skewed["meta"]["count"] == len(market.coins)
     assert {d["coin"] for d in skewed["results"]} >= {"bitcoin"}
-
