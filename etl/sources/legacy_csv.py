@@ -18,7 +18,7 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from etl.pipeline.keys import name_key, symbol_key
-from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.pipeline.records import QuoteRecord, RawItem, item_key
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
@@ -214,7 +214,7 @@ class LegacyCsvReader:
                 if not cells or not any(c.strip() for c in cells):
                     continue
                 yield RawItem(
-                    source_key=cells[symbol_index].strip()[:KEY_MAX_LENGTH] if symbol_index < len(cells) else "",
+                    source_key=item_key(cells[symbol_index].strip()) if symbol_index < len(cells) else "",
                     position=first_line,
                     payload=_payload(cells, header),
                 )
