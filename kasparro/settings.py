@@ -203,6 +203,18 @@ IDENTITY_PRICE_WINDOW_SECONDS = env.int("IDENTITY_PRICE_WINDOW_SECONDS", default
 # Listings matched with less confidence than this wait in the admin's review queue.
 IDENTITY_REVIEW_BELOW = env.float("IDENTITY_REVIEW_BELOW", default=0.75)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
+# UTF-8 (a byte order mark allowed) unless the file says otherwise; a row that does not decode is quarantined.
+LEGACY_CSV_ENCODING = env.str("LEGACY_CSV_ENCODING", default="utf-8")
+try:
+    # Lines are split on the newline byte, so only encodings that write ASCII as ASCII will do.
+    _ascii_compatible = "Ticker,1\n".encode(LEGACY_CSV_ENCODING) == b"Ticker,1\n"
+except LookupError:
+    _ascii_compatible = False
+if not _ascii_compatible:
+    raise ImproperlyConfigured(
+        f"LEGACY_CSV_ENCODING={LEGACY_CSV_ENCODING!r} is not an ASCII-compatible encoding Python knows "
+        "(utf-8, cp1252, latin-1, ...)."
+    )
 
 # GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
 API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300)

@@ -74,3 +74,20 @@ def test_poison_api_items_are_quarantined_and_the_sources_after_load(csv_path, s
     assert found[4] == "circulating_supply: 1.000e-20000 is out of range"
     assert found[5] == "symbol: is required"
     assert Quote.objects.filter(source="coinpaprika").count() == 1
+
+
+def test_undecodable_and_oversized_rows_are_quarantined_and_the_file_loads(csv_path):
+    csv_path.write_bytes(
+        b"Ticker,Name,Price,Date\n"
+        b"CAF,Caf\xe9 Coin,1.5,2024-11-21T00:00:00Z\n"
+        + b"BIG,"
+        + b"x" * 200_000
+        + b",2,2024-11-21T00:00:00Z\n"
+        + "EUR,Eur\u00f6 Coin,2,2024-11-21T00:00:00Z\n".encode()
+    )
+    part = source_run(run_etl(), "legacy_csv")
+    assert (part.status, part.read, part.inserted, part.rejected) == ("succeeded", 3, 1, 2)
+    found = reasons(part.run, "legacy_csv")
+    assert found[2] == "line 2 is not valid utf-8: byte e9 at column 8"
+    assert found[3].startswith("field larger than field limit")
+    assert Quote.objects.get().coin.name == "Eur\u00f6 Coin"
