@@ -192,6 +192,13 @@ COINCAP_RATE_LIMIT = env.float("COINCAP_RATE_LIMIT", default=2)
 COINCAP_PAGE_SIZE = env.int("COINCAP_PAGE_SIZE", default=2000)
 SOURCE_CONNECT_TIMEOUT = env.float("SOURCE_CONNECT_TIMEOUT", default=5)
 SOURCE_READ_TIMEOUT = env.float("SOURCE_READ_TIMEOUT", default=30)
+# Bounds on one request, whatever the upstream does: the whole answer within this many seconds (a body
+# trickling in never trips the read timeout); at most this many bytes, on the wire and decompressed (about
+# 5x CoinPaprika's whole /tickers today; a worker holds the parsed body); and a body inflating more than
+# this many times its wire size is a decompression bomb, refused as soon as it shows.
+SOURCE_REQUEST_DEADLINE_SECONDS = env.float("SOURCE_REQUEST_DEADLINE_SECONDS", default=60)
+SOURCE_MAX_BODY_BYTES = env.int("SOURCE_MAX_BODY_BYTES", default=32 * 2**20)
+SOURCE_MAX_INFLATION = env.float("SOURCE_MAX_INFLATION", default=100)
 SOURCE_MAX_RETRIES = env.int("SOURCE_MAX_RETRIES", default=4)
 SOURCE_BACKOFF_SECONDS = env.float("SOURCE_BACKOFF_SECONDS", default=1)
 SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
