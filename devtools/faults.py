@@ -18,6 +18,11 @@ FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "rename_field": {"field": (str, _REQUIRED), "to": (str, _REQUIRED)},
     # Every price this source sends times `factor`: a source that disagrees with the others.
     "skew": {"factor": (float, _REQUIRED)},
+    # The bounds a client needs: a body that never finishes, one too large, one that inflates past reason.
+    "trickle": {"bytes_per_second": (float, 1.0)},
+    "oversize": {"megabytes": (float, 200.0)},
+    "gzip_bomb": {"megabytes": (float, 1024.0)},
+    "empty": {},
 }
 
 
