@@ -349,6 +349,8 @@ def history_coin_load(cursor) -> None:
     if cursor.fetchone()[0]:
         return
     started = time.perf_counter()
+    # One transaction: a load cut short leaves no coin without its quotes behind.
+    cursor.connection.autocommit = False
     cursor.execute(
         "INSERT INTO coins_coin (slug, symbol, symbol_key, name, name_key, provisional, created_at, updated_at)"
         " VALUES (%s, 'HIST', 'hist', 'History Coin', 'historycoin', false, now(), now()) RETURNING id",
@@ -361,11 +363,13 @@ def history_coin_load(cursor) -> None:
         "INSERT INTO coins_quote (coin_id, source, as_of, price_usd, market_cap_usd, volume_24h_usd, run_id,"
         " content_hash, created_at, updated_at)"
         " SELECT %(coin)s, s.name, %(newest)s - t * interval '1 hour' + make_interval(mins => 7 * s.k::int),"
-        " round((100 + 10 * sin(t / 100.0)) * (1 + s.k / 1000.0) * CASE WHEN t %% 50 = 0 AND s.k = 2 THEN 1.06"
-        " ELSE 1 END, 8), 1e9, 1e7, %(run)s, 'h', now(), now()"
+        " round(((100 + 10 * sin(t / 100.0)) * (1 + s.k / 1000.0))::numeric"
+        " * CASE WHEN t %% 50 = 0 AND s.k = 2 THEN 1.06 ELSE 1 END, 8), 1e9, 1e7, %(run)s, 'h', now(), now()"
         " FROM generate_series(1, %(hours)s) t CROSS JOIN unnest(%(sources)s::text[]) WITH ORDINALITY s(name, k)",
         {"coin": coin_id, "newest": NEWEST, "hours": HISTORY_DAYS * 24, "run": run_id, "sources": list(SOURCES)},
     )
+    cursor.connection.commit()
+    cursor.connection.autocommit = True
     consensus_refresh(run_id=run_id)
     cursor.execute("VACUUM ANALYZE coins_quote, coins_consensus")
     print(

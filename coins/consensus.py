@@ -8,14 +8,11 @@ quotes by quote_coin_as_of_idx), so a run costs the same however long the histor
 runs on PostgreSQL, where NUMERIC keeps every digit, and on the embedded SQLite.
 """
 
-import logging
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-
-logger = logging.getLogger(__name__)
 
 _UNITS = {"1h": "hour", "1d": "day"}
 # SQLite keeps a moment as text ('2024-11-21 13:00:00'); these formats cut it to its interval's start.
@@ -107,5 +104,4 @@ def consensus_refresh(*, run_id: int) -> int:
                 ON c.coin_id = m.coin_id AND c.interval = %s AND c.starts_at = m.starts_at""",
             [run_id, fraction, interval],
         )
-    logger.info("consensus of run %s: %s intervals", run_id, written)
     return written

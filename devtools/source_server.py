@@ -192,7 +192,7 @@ class SourceServer:
             return Reply(status=200, body=_HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
         if fault.kind == "skew":
             factor = Decimal(str(fault.params["factor"]))
-            coins = [replace(coin, price=(coin.price * factor).quantize(coin.price)) for coin in coins]
+            coins = [replace(coin, price=coin.price * factor) for coin in coins]
         status, payload = self._route(
             method=method, source=source, route=route, query=query, headers=headers, as_of=as_of, coins=coins
         )
