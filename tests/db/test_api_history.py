@@ -109,3 +109,9 @@ def test_history_and_disagreements_are_in_the_schema(api_client):
     assert {p["name"] for p in history["parameters"]} >= {"slug", "interval", "from", "to", "source"}
     assert {"200", "400", "404"} <= set(history["responses"])
     assert {"source", "min_spread", "page"} <= {p["name"] for p in paths["/disagreements"]["get"]["parameters"]}
+
+
+def test_the_browsable_api_renders_history_and_disagreements(api_client, btc):
+    for url in ("/coins/bitcoin/history", "/disagreements"):
+        response = api_client.get(url, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200 and b"<html" in response.content
