@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
-from coins.history import coin_history_end, coin_price_history
+from coins.history import candle_json, coin_history_end, coin_price_history
 from coins.models import Coin
 from coins.selectors import (
     coin_get,
@@ -147,14 +147,18 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
         series = coin_price_history(
             coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
         )
+        # The shape PriceHistorySerializer documents, built directly (coins.history.candle_json).
+        moment = PriceHistorySerializer().fields["to"].to_representation
         body = {
             "coin": coin.slug,
             "interval": attrs["interval"],
-            "from": starts,
-            "to": ends,
-            "series": [{"source": name, "candles": candles} for name, candles in series.items()],
+            "from": moment(starts),
+            "to": moment(ends),
+            "series": [
+                {"source": name, "candles": [candle_json(c) for c in candles]} for name, candles in series.items()
+            ],
         }
-        return Response(self.get_serializer(body).data)
+        return Response(body)
 
 
 class DisagreementListView(ApiContract, ReadApiMixin, ListAPIView):
