@@ -6,23 +6,28 @@ and reading resumes there; otherwise the file changed and is read from the start
 """
 
 import csv
+import dataclasses
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from etl.models import HeaderMapping, SourceRun, SourceStatus
+from etl.pipeline.drift import RENAME_REPORT_FLOOR, header_profile, rename_confidence
 from etl.pipeline.keys import name_key, symbol_key
 from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
-from etl.sources.spec import Extraction, ReadSize, SourceSpec
+from etl.sources.spec import Extraction, ReadSize, SchemaSeen, SourceSpec
 from etl.sources.types import Amount, Change, Name, OptionalSymbol, Price, Rank, Timestamp
 
 NAME = "legacy_csv"
@@ -93,6 +98,8 @@ _DELIMITERS = ",;\t|"
 MALFORMED_KEY = "_malformed"
 CELLS_KEY = "_cells"
 _HASH_CHUNK = 1 << 20
+# Rows read before the header is settled: what an unknown header's values are compared on.
+SAMPLE_ROWS = 200
 
 
 class CsvQuote(BaseModel):
@@ -112,8 +119,8 @@ class CsvQuote(BaseModel):
 
 
 @lru_cache(maxsize=64)
-def column_map(headers: tuple[str, ...]) -> dict[str, str]:
-    """Unified field -> the file's header that carries it."""
+def column_map(headers: tuple[str, ...], renames: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Unified field -> the file's header that carries it; `renames` (header, field) fill what aliases do not."""
     folded = {fold_header(h): h for h in reversed(headers)}  # first of equal folds wins
     columns = {}
     for field, aliases in HEADER_ALIASES.items():
@@ -121,22 +128,26 @@ def column_map(headers: tuple[str, ...]) -> dict[str, str]:
             if alias in folded:
                 columns[field] = folded[alias]
                 break
+    for header, field in renames:
+        if header in headers and field not in columns:
+            columns[field] = header
     return columns
 
 
-def missing_columns(headers: tuple[str, ...]) -> list[str]:
-    columns = column_map(headers)
+def missing_columns(headers: tuple[str, ...], renames: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    columns = column_map(headers, renames)
     missing = [f for f in REQUIRED_FIELDS if f not in columns]
     if not any(f in columns for f in NAMING_FIELDS):
         missing.insert(0, "symbol")
     return missing
 
 
-def to_quote(payload: str) -> QuoteRecord:
+def to_quote(payload: str, renames: tuple[tuple[str, str], ...] = ()) -> QuoteRecord:
+    """One row; `renames` are the run's headers read as unified fields beside the alias table."""
     data = load_json_object(payload)
     if MALFORMED_KEY in data:
         raise RecordRejected(data[MALFORMED_KEY])
-    columns = column_map(tuple(data))
+    columns = column_map(tuple(data), renames)
     try:
         row = CsvQuote.model_validate({field: data[header] for field, header in columns.items()})
     except ValidationError as exc:
@@ -163,14 +174,15 @@ def to_quote(payload: str) -> QuoteRecord:
 
 
 class LegacyCsvReader:
-    def __init__(self, *, path: Path):
+    def __init__(self, *, path: Path, known: "KnownHeaders | None" = None):
         self.path = Path(path)
+        self.known = known or KnownHeaders()
 
     def extract(self, checkpoint: dict) -> Extraction:
-        size = ReadSize()
-        return Extraction(self._rows(checkpoint, size), size=size)
+        size, seen = ReadSize(), SchemaSeen()
+        return Extraction(self._rows(checkpoint, size, seen), size=size, seen=seen)
 
-    def _rows(self, checkpoint: dict, size: ReadSize) -> Iterator[RawItem]:
+    def _rows(self, checkpoint: dict, size: ReadSize, seen: SchemaSeen) -> Iterator[RawItem]:
         if not self.path.is_file():
             raise SourceError(f"legacy CSV not found: {self.path}")
         with self.path.open("rb") as stream:
@@ -187,32 +199,43 @@ class LegacyCsvReader:
                 text = header_line.decode("utf-8-sig", errors="replace")
                 delimiter = max(_DELIMITERS, key=text.count)
                 header = next(csv.reader([text], delimiter=delimiter))
-                _check_header(tuple(header), self.path)
 
             # `complete_*` stop before an unterminated last line: a writer may still be appending to it,
             # so its row is read now but the next run reads it again, whole.
-            position = {"offset": offset, "line": line, "complete_line": line}
+            position = {"offset": offset, "line": line, "complete_line": line, "bytes": offset}
             size.done = offset
 
             def lines() -> Iterator[str]:
                 for raw in stream:
                     position["line"] += 1
-                    size.done += len(raw)
+                    position["bytes"] += len(raw)
                     if raw.endswith(b"\n"):
                         hasher.update(raw)
                         position["offset"] += len(raw)
                         position["complete_line"] = position["line"]
                     yield raw.decode("utf-8", errors="replace")
 
-            reader = csv.reader(lines(), delimiter=delimiter)
-            columns = column_map(tuple(header))
+            # Each row with its first line and the bytes read through it: rows are sampled ahead of
+            # being yielded, and progress counts what was yielded.
+            def numbered() -> Iterator[tuple[int, int, list[str]]]:
+                start_line = line
+                for cells in csv.reader(lines(), delimiter=delimiter):
+                    first_line, start_line = start_line + 1, position["line"]
+                    if cells and any(c.strip() for c in cells):
+                        yield first_line, position["bytes"], cells
+
+            rows = numbered()
+            sample = list(itertools.islice(rows, SAMPLE_ROWS))
+            seen.schema = header_profile(header, (cells for _, _, cells in sample))
+            if resumed:
+                renames = [HeaderRename(**r) for r in checkpoint.get("renames", ())]
+            else:
+                renames = header_renames(header=tuple(header), profile=seen.schema, known=self.known)
+            seen.renames = [r.as_dict() for r in renames]
+            _check_header(tuple(header), self.path, renames)
+            columns = column_map(tuple(header), _applied(renames))
             symbol_index = header.index(columns.get("symbol") or columns["name"])
-            start_line = line
-            for cells in reader:
-                first_line = start_line + 1
-                start_line = position["line"]
-                if not cells or not any(c.strip() for c in cells):
-                    continue
+            for first_line, size.done, cells in itertools.chain(sample, rows):
                 yield RawItem(
                     source_key=cells[symbol_index].strip()[:KEY_MAX_LENGTH] if symbol_index < len(cells) else "",
                     position=first_line,
@@ -225,16 +248,27 @@ class LegacyCsvReader:
                 "fingerprint": hasher.hexdigest(),
                 "header": header,
                 "delimiter": delimiter,
+                "renames": seen.renames,
             }
 
 
-def _check_header(header: tuple[str, ...], path: Path) -> None:
-    missing = missing_columns(header)
+def _check_header(header: tuple[str, ...], path: Path, renames: list["HeaderRename"]) -> None:
+    missing = missing_columns(header, _applied(renames))
     if missing:
         wanted = "; ".join(_wanted(field) for field in missing)
-        raise SourceError(
-            f"legacy CSV {path} lacks required columns: {wanted}. Header found: {', '.join(header) or '(none)'}"
-        )
+        candidates = [c for c in renames if not c.applied and c.field in missing]
+        found = f"Header found: {', '.join(header) or '(none)'}"
+        if candidates:
+            listed = ", ".join(f"{c.header!r} as {c.field} (confidence {c.confidence:.2f})" for c in candidates)
+            found += (
+                f". Candidates below DRIFT_AUTO_APPLY_CONFIDENCE: {listed}; "
+                "confirm one under Header mappings in the admin to read it so"
+            )
+        raise HeaderUnresolved(f"legacy CSV {path} lacks required columns: {wanted}. {found}", candidates=candidates)
+
+
+def _applied(renames: list["HeaderRename"]) -> tuple[tuple[str, str], ...]:
+    return tuple((r.header, r.field) for r in renames if r.applied)
 
 
 def _wanted(field: str) -> str:
@@ -274,8 +308,149 @@ def _payload(cells: list[str], header: list[str]) -> str:
     return json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False, separators=(",", ":"))
 
 
+# --- Headers the alias table does not know ------------------------------------------------------------
+
+# What each unified field's column holds when no earlier run shows it: numbers, text, or (None) either.
+_NUMERIC_SHARE = {"symbol": 0.0, "name": 0.0, "as_of": None}
+
+
+@dataclass(frozen=True)
+class HeaderRename:
+    """An unknown header read as a unified field: confirmed by an operator, or found with a confidence."""
+
+    header: str
+    field: str
+    confidence: float
+    confirmed: bool = False
+    applied: bool = True
+
+    def as_dict(self) -> dict:
+        return {
+            "header": self.header,
+            "field": self.field,
+            "confidence": self.confidence,
+            "confirmed": self.confirmed,
+            "applied": self.applied,
+        }
+
+
+class HeaderUnresolved(SourceError):
+    """A required field no header carries; `candidates` are the renames found below the confidence to apply."""
+
+    def __init__(self, message: str, *, candidates: list[HeaderRename]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+@dataclass(frozen=True)
+class KnownHeaders:
+    """What a run knows of the file before reading it: confirmed mappings and the last good run's profile."""
+
+    confirmed: dict[str, str] = dataclasses.field(default_factory=dict)
+    baseline: dict | None = None
+    # The renames the baseline run applied without a confirmation: applied again, with their warning.
+    baseline_renames: list[dict] = dataclasses.field(default_factory=list)
+    threshold: float = 0.8
+
+
+def header_renames(*, header: tuple[str, ...], profile: dict, known: KnownHeaders) -> list[HeaderRename]:
+    """Each header no alias and no earlier run knows, matched one to one to a field no header carries.
+
+    Applied (`applied`) when confirmed or at least `known.threshold` sure; the rest are candidates.
+    """
+    kept = [HeaderRename(h, f, 1.0, confirmed=True) for h, f in known.confirmed.items() if h in header]
+    kept += [
+        HeaderRename(r["header"], r["field"], r["confidence"])
+        for r in known.baseline_renames
+        if r["applied"] and not r["confirmed"] and r["header"] in header and r["header"] not in known.confirmed
+    ]
+    columns = column_map(header, tuple((r.header, r.field) for r in kept))
+    aliases = {alias for names in HEADER_ALIASES.values() for alias in names}
+    before = known.baseline or {}
+    carried = column_map(
+        tuple(before.get("header", ())), tuple((r["header"], r["field"]) for r in known.baseline_renames)
+    )
+    new = [
+        h
+        for h in header
+        if h not in columns.values() and fold_header(h) not in aliases and h not in before.get("fields", {})
+    ]
+    scored = sorted(
+        (
+            (
+                rename_confidence(
+                    old_names=_names_of(f, carried),
+                    old=_baseline_of(f, carried, before),
+                    new_name=h,
+                    new=profile["fields"][h],
+                ),
+                h,
+                f,
+            )
+            for h in new
+            for f in HEADER_ALIASES
+            if f not in columns
+        ),
+        reverse=True,
+    )
+    found, taken = [], set()
+    for confidence, header_name, unified in scored:
+        if header_name in taken or unified in taken:
+            continue
+        taken.update((header_name, unified))
+        found.append(HeaderRename(header_name, unified, confidence, applied=confidence >= known.threshold))
+    # Candidates worth naming: for a required field still missing (the source fails with them), or alike enough.
+    missing = missing_columns(header, _applied(kept + found))
+    return kept + [r for r in found if r.applied or r.field in missing or r.confidence >= RENAME_REPORT_FLOOR]
+
+
+def _names_of(unified: str, carried: dict[str, str]) -> list[str]:
+    return [*HEADER_ALIASES[unified], *([carried[unified]] if unified in carried else [])]
+
+
+def _baseline_of(unified: str, carried: dict[str, str], before: dict) -> dict | None:
+    """The field's column as the last good run profiled it, or what such a column holds."""
+    if unified in carried and carried[unified] in before.get("fields", {}):
+        return before["fields"][carried[unified]]
+    share = _NUMERIC_SHARE.get(unified, 1.0)
+    if share is None:
+        return None
+    return {"type": "string", "null_rate": 0.0, "numeric": share, "min": None, "max": None}
+
+
+def known_headers() -> KnownHeaders:
+    """The confirmed mappings and the newest successful run's profile of a file with rows."""
+    baseline, renames = (
+        SourceRun.objects.filter(source=NAME, status=SourceStatus.SUCCEEDED, schema__items__gt=0)
+        .order_by("-id")
+        .values_list("schema", "field_renames")
+        .first()
+    ) or (None, [])
+    confirmed = dict(
+        HeaderMapping.objects.filter(source=NAME, confirmed_at__isnull=False).values_list("header", "field")
+    )
+    return KnownHeaders(
+        confirmed=confirmed,
+        baseline=baseline,
+        baseline_renames=renames,
+        threshold=settings.DRIFT_AUTO_APPLY_CONFIDENCE,
+    )
+
+
+def to_quote_renamed(renames: list[dict]) -> "partial[QuoteRecord]":
+    """`to_quote` reading this run's applied renames too."""
+    return partial(to_quote, renames=tuple((r["header"], r["field"]) for r in renames if r["applied"]))
+
+
 def reader_from_settings() -> LegacyCsvReader:
-    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH)
+    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH, known=known_headers())
 
 
-SPEC = SourceSpec(name=NAME, label="Legacy CSV", snapshot=False, to_quote=to_quote, extractor=reader_from_settings)
+SPEC = SourceSpec(
+    name=NAME,
+    label="Legacy CSV",
+    snapshot=False,
+    to_quote=to_quote,
+    extractor=reader_from_settings,
+    to_quote_renamed=to_quote_renamed,
+)
