@@ -39,7 +39,9 @@ def coin_get(*, slug: str, history: int) -> Coin:
         Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
     ).get(slug=slug)
     coins_latest_quotes_prefetch(coins=[coin])
-    coin.history = coin_history(coin=coin, per_source=history)
+    # Each quote's flags: the pipeline's anomalies, by their reverse relation (coins imports nothing of etl).
+    prefetch_related_objects(coin.latest_quotes, "anomalies")
+    coin.history = coin_history(coin=coin, per_source=history).prefetch_related("anomalies")
     return coin
 
 

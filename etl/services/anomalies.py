@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Window
+from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from coins.models import Coin, Quote
 from etl.models import Anomaly, AnomalyKind, SourceRun, SourceStatus
@@ -148,7 +149,7 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earlies
                     score=scored.score,
                     quote_id=quote_id,
                     coin_id=coin_id,
-                    detail=f"{rows[index - 1][3]} then {price} at {as_of:%Y-%m-%dT%H:%M:%SZ}",
+                    detail=f"{rows[index - 1][3]:f} then {price:f} at {as_of:%Y-%m-%dT%H:%M:%SZ}",
                 )
             )
     return flags
@@ -181,7 +182,12 @@ def _disagreements(source_run: SourceRun, written: list[tuple], coins: set[int],
                     score=scored.score,
                     quote_id=quote_id,
                     coin_id=coin_id,
-                    detail=f"{price} against the median {scored.baseline:g} of {len(prices)} other source(s)",
+                    detail=f"{price:f} against the median {scored.baseline:g} of {len(prices)} other source(s)",
                 )
             )
     return flags
+
+
+def anomalies_review(*, anomalies: QuerySet[Anomaly], user: str) -> int:
+    """Mark flags as looked at: they leave the open counts of /stats and the metric."""
+    return anomalies.filter(reviewed_at__isnull=True).update(reviewed_at=timezone.now(), reviewed_by=user)

@@ -4,6 +4,8 @@ import json
 import logging
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from etl.models import HeaderMapping, SourceRun, SourceStatus
 from etl.pipeline.drift import SchemaProfiler, drift_changes, drift_summary, schema_compare
@@ -83,3 +85,16 @@ def _renames_merged(drift: dict, renames: list[dict], baseline: dict | None) -> 
         renamed[header] = entry
     drift["renamed"] = list(renamed.values())
     return drift
+
+
+def header_mappings_confirm(*, mappings: QuerySet[HeaderMapping], user: str) -> int:
+    """An operator's word that these headers carry these fields: later runs read them so, without a warning.
+
+    A header confirmed as one field is no longer a candidate for another."""
+    count = 0
+    for mapping in mappings:
+        HeaderMapping.objects.filter(source=mapping.source, header=mapping.header).exclude(pk=mapping.pk).delete()
+        mapping.confirmed_at, mapping.confirmed_by = timezone.now(), user
+        mapping.save(update_fields=["confirmed_at", "confirmed_by"])
+        count += 1
+    return count
