@@ -112,7 +112,7 @@ class QuoteFlagSerializer(serializers.Serializer):
 
 
 class FlaggedQuoteSerializer(CoinQuoteSerializer):
-    anomalies = QuoteFlagSerializer(many=True, read_only=True, source="anomalies.all")
+    anomalies = QuoteFlagSerializer(many=True, read_only=True, source="flags")
 
     class Meta(CoinQuoteSerializer.Meta):
         fields = [*CoinQuoteSerializer.Meta.fields, "anomalies"]

@@ -13,6 +13,7 @@ from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from coins.caching import data_version_bump
 from coins.models import Coin, Quote
 from etl.models import Anomaly, AnomalyKind, SourceRun, SourceStatus
 from etl.pipeline.anomalies import disagreement, price_jumps, run_figure_score
@@ -30,6 +31,8 @@ def source_anomalies_detect(*, source_run: SourceRun) -> list[Anomaly]:
         with transaction.atomic():
             flags = _run_flags(source_run) + _price_flags(source_run)
             Anomaly.objects.bulk_create(flags, batch_size=1000)
+            if any(flag.quote_id for flag in flags):
+                transaction.on_commit(data_version_bump)  # /coins/{slug} shows a quote's flags: not a cached page
     except Exception:
         logger.exception("anomaly checks of %s in run %s failed; the load stands", source_run.source, source_run.run_id)
         return []

@@ -228,7 +228,13 @@ class LegacyCsvReader:
             sample = list(itertools.islice(rows, SAMPLE_ROWS))
             seen.schema = header_profile(header, (cells for _, _, cells in sample))
             if resumed:
-                renames = [HeaderRename(**r) for r in checkpoint.get("renames", ())]
+                # As the file was first read; a mapping confirmed since is no longer a warning.
+                renames = [
+                    dataclasses.replace(
+                        rename, confirmed=rename.confirmed or self.known.confirmed.get(rename.header) == rename.field
+                    )
+                    for rename in (HeaderRename(**r) for r in checkpoint.get("renames", ()))
+                ]
             else:
                 renames = header_renames(header=tuple(header), profile=seen.schema, known=self.known)
             seen.renames = [r.as_dict() for r in renames]
