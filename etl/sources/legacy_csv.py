@@ -5,6 +5,7 @@ it. If the bytes before the offset are unchanged, the file was only appended to
 and reading resumes there; otherwise the file changed and is read from the start.
 """
 
+import codecs
 import csv
 import dataclasses
 import hashlib
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from etl.models import HeaderMapping, SourceRun, SourceStatus
 from etl.pipeline.drift import RENAME_REPORT_FLOOR, header_profile, rename_confidence
 from etl.pipeline.keys import name_key, symbol_key
-from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.pipeline.records import QuoteRecord, RawItem, item_key
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
@@ -100,6 +101,10 @@ CELLS_KEY = "_cells"
 _HASH_CHUNK = 1 << 20
 # Rows read before the header is settled: what an unknown header's values are compared on.
 SAMPLE_ROWS = 200
+# The csv module's own field limit: a longer cell (a stray quote swallowing the file, say) is its row's fault,
+# quarantined with its first characters, so memory stays bounded and the rest of the file loads.
+CELL_MAX_CHARS = csv.field_size_limit()
+_KEPT_OF_OVERSIZED = 1000
 
 
 class CsvQuote(BaseModel):
@@ -174,8 +179,9 @@ def to_quote(payload: str, renames: tuple[tuple[str, str], ...] = ()) -> QuoteRe
 
 
 class LegacyCsvReader:
-    def __init__(self, *, path: Path, known: "KnownHeaders | None" = None):
+    def __init__(self, *, path: Path, encoding: str = "utf-8", known: "KnownHeaders | None" = None):
         self.path = Path(path)
+        self.encoding = encoding
         self.known = known or KnownHeaders()
 
     def extract(self, checkpoint: dict) -> Extraction:
@@ -196,7 +202,7 @@ class LegacyCsvReader:
                     raise SourceError(f"legacy CSV {self.path} is empty: no header row")
                 hasher.update(header_line)
                 offset, line = len(header_line), 1
-                text = header_line.decode("utf-8-sig", errors="replace")
+                text = _header_decode(header_line, self.encoding, self.path)
                 delimiter = max(_DELIMITERS, key=text.count)
                 header = next(csv.reader([text], delimiter=delimiter))
 
@@ -204,6 +210,9 @@ class LegacyCsvReader:
             # so its row is read now but the next run reads it again, whole.
             position = {"offset": offset, "line": line, "complete_line": line, "bytes": offset}
             size.done = offset
+            # What the lines of the row being read were, and why the first that would not decode did not.
+            row_text: list[str] = []
+            undecodable: list[str] = []
 
             def lines() -> Iterator[str]:
                 for raw in stream:
@@ -213,20 +222,41 @@ class LegacyCsvReader:
                         hasher.update(raw)
                         position["offset"] += len(raw)
                         position["complete_line"] = position["line"]
-                    yield raw.decode("utf-8", errors="replace")
+                    try:
+                        text = raw.decode(self.encoding)
+                    except UnicodeDecodeError as exc:
+                        # Shown as escapes (caf\xe9), never as U+FFFD: the row is quarantined, not mangled.
+                        text = raw.decode(self.encoding, errors="backslashreplace")
+                        undecodable.append(_decode_failure(exc, line=position["line"], encoding=self.encoding))
+                    row_text.append(text)
+                    yield text
 
-            # Each row with its first line and the bytes read through it: rows are sampled ahead of
-            # being yielded, and progress counts what was yielded.
-            def numbered() -> Iterator[tuple[int, int, list[str]]]:
+            # Each row with its first line, the bytes read through it, its cells, what is wrong with it and
+            # its text: rows are sampled ahead of being yielded, and progress counts what was yielded.
+            def parsed() -> Iterator[tuple[int, int, list[str] | None, str | None, str]]:
+                reader = csv.reader(lines(), delimiter=delimiter)
                 start_line = line
-                for cells in csv.reader(lines(), delimiter=delimiter):
-                    first_line, start_line = start_line + 1, position["line"]
-                    if cells and any(c.strip() for c in cells):
-                        yield first_line, position["bytes"], cells
+                while True:
+                    try:
+                        cells = next(reader)
+                        problem = undecodable[0] if undecodable else None
+                    except StopIteration:
+                        return
+                    except csv.Error as exc:
+                        # The reader goes on at the next line; this row alone is lost, kept here in part.
+                        cells, problem = None, f"{exc} (CSV line {start_line + 1})"
+                    first_line = start_line + 1
+                    start_line = position["line"]
+                    text = "".join(row_text)
+                    row_text.clear()
+                    undecodable.clear()
+                    if problem is None and (not cells or not any(c.strip() for c in cells)):
+                        continue
+                    yield first_line, position["bytes"], cells, problem, text
 
-            rows = numbered()
+            rows = parsed()
             sample = list(itertools.islice(rows, SAMPLE_ROWS))
-            seen.schema = header_profile(header, (cells for _, _, cells in sample))
+            seen.schema = header_profile(header, (cells for _, _, cells, problem, _ in sample if problem is None))
             if resumed:
                 # As the file was first read; a mapping confirmed since is no longer a warning.
                 renames = [
@@ -241,11 +271,11 @@ class LegacyCsvReader:
             _check_header(tuple(header), self.path, renames)
             columns = column_map(tuple(header), _applied(renames))
             symbol_index = header.index(columns.get("symbol") or columns["name"])
-            for first_line, size.done, cells in itertools.chain(sample, rows):
+            for first_line, size.done, cells, problem, text in itertools.chain(sample, rows):
                 yield RawItem(
-                    source_key=cells[symbol_index].strip()[:KEY_MAX_LENGTH] if symbol_index < len(cells) else "",
+                    source_key=item_key(cells[symbol_index].strip()) if cells and symbol_index < len(cells) else "",
                     position=first_line,
-                    payload=_payload(cells, header),
+                    payload=_payload(cells, header) if problem is None else _malformed(problem, cells, text),
                 )
             return {
                 "path": str(self.path),
@@ -258,7 +288,28 @@ class LegacyCsvReader:
             }
 
 
+def _header_decode(line: bytes, encoding: str, path: Path) -> str:
+    try:
+        # A UTF-8 file may start with a byte order mark (Excel writes one).
+        return line.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"legacy CSV {path}: {_decode_failure(exc, line=1, encoding=encoding)}; set LEGACY_CSV_ENCODING "
+            "to the file's encoding"
+        ) from exc
+
+
+def _decode_failure(exc: UnicodeDecodeError, *, line: int, encoding: str) -> str:
+    bad = exc.object[exc.start : exc.end]
+    return f"line {line} is not valid {encoding}: byte {bad[:4].hex(' ')} at column {exc.start + 1}"
+
+
 def _check_header(header: tuple[str, ...], path: Path, renames: list["HeaderRename"]) -> None:
+    duplicates = _ambiguous_headers(header)
+    if duplicates:
+        raise SourceError(
+            f"legacy CSV {path} has ambiguous duplicate columns: {'; '.join(duplicates)}. Rename or remove one of each"
+        )
     missing = missing_columns(header, _applied(renames))
     if missing:
         wanted = "; ".join(_wanted(field) for field in missing)
@@ -275,6 +326,25 @@ def _check_header(header: tuple[str, ...], path: Path, renames: list["HeaderRena
 
 def _applied(renames: list["HeaderRename"]) -> tuple[tuple[str, str], ...]:
     return tuple((r.header, r.field) for r in renames if r.applied)
+
+
+def _ambiguous_headers(header: tuple[str, ...]) -> list[str]:
+    """Headers that name one column twice: the same name, or two spellings of one alias ("Price", "price ").
+
+    Either would let one column silently shadow the other. Blank headers (trailing delimiters) and two
+    different aliases of one field ("Price", "Close": the alias listed first wins) are not ambiguous.
+    """
+    aliases = {alias for names in HEADER_ALIASES.values() for alias in names}
+    seen: dict[str, list[int]] = {}
+    for index, name in enumerate(header, start=1):
+        if name.strip():
+            folded = fold_header(name)
+            seen.setdefault(folded if folded in aliases else name.strip(), []).append(index)
+    return [
+        f"{', '.join(repr(header[i - 1]) for i in places)} (columns {', '.join(map(str, places))})"
+        for places in seen.values()
+        if len(places) > 1
+    ]
 
 
 def _wanted(field: str) -> str:
@@ -309,9 +379,15 @@ def _resume(stream: BinaryIO, checkpoint: dict, path: str) -> tuple["hashlib._Ha
 
 def _payload(cells: list[str], header: list[str]) -> str:
     if len(cells) != len(header):
-        reason = f"row has {len(cells)} fields, the header has {len(header)}"
-        return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
+        return _malformed(f"row has {len(cells)} fields, the header has {len(header)}", cells, "")
     return json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False, separators=(",", ":"))
+
+
+def _malformed(reason: str, cells: list[str] | None, text: str) -> str:
+    if cells is None:  # too long to be cells: the row's first characters, and how many there were
+        text = text.rstrip("\r\n")
+        cells = [f"{text[:_KEPT_OF_OVERSIZED]}... ({len(text)} characters)"]
+    return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
 
 
 # --- Headers the alias table does not know ------------------------------------------------------------
@@ -449,7 +525,7 @@ def to_quote_renamed(renames: list[dict]) -> "partial[QuoteRecord]":
 
 
 def reader_from_settings() -> LegacyCsvReader:
-    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH, known=known_headers())
+    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH, encoding=settings.LEGACY_CSV_ENCODING, known=known_headers())
 
 
 SPEC = SourceSpec(
