@@ -16,7 +16,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 # Pairs below this are not reported as renames: they stay an added and a removed field.
-RENAME_REPORT_FLOOR = 0.5
+RENAME_REPORT_FLOOR = 0.65
 _NON_ALNUM = re.compile(r"[^0-9a-z]")
 _NUMBER = re.compile(r"\s*[-+]?\$?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?%?\s*")
 
@@ -128,11 +128,22 @@ def rename_confidence(
     or unlike names with alike values, stay below a confident match.
     """
     target = fold_name(new_name.rpartition(".")[2])
-    name = max((fuzz.ratio(fold_name(n.rpartition(".")[2]), target) / 100 for n in old_names), default=0.0)
+    name = max((name_similarity(fold_name(n.rpartition(".")[2]), target) for n in old_names), default=0.0)
     if not same_parent:
         name *= 0.8
     values = value_similarity(old, new) if old is not None else 1.0
     return round(name * (0.5 + 0.5 * values), 2)
+
+
+def name_similarity(a: str, b: str) -> float:
+    """0 to 1 for two folded names: their edit similarity, or 0.9 for one name spelled out inside the other
+    ("price" in "priceusd"), where the shorter has at least 4 characters and half the longer's length: a
+    short alias ("ts") inside any long header says nothing."""
+    similarity = fuzz.ratio(a, b) / 100
+    short, long = sorted((a, b), key=len)
+    if len(short) >= 4 and 2 * len(short) >= len(long):
+        similarity = max(similarity, 0.9 * fuzz.partial_ratio(short, long) / 100)
+    return similarity
 
 
 def value_similarity(old: dict, new: dict) -> float:

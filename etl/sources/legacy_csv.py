@@ -481,9 +481,16 @@ def header_renames(*, header: tuple[str, ...], profile: dict, known: KnownHeader
             continue
         taken.update((header_name, unified))
         found.append(HeaderRename(header_name, unified, confidence, applied=confidence >= known.threshold))
-    # Candidates worth naming: for a required field still missing (the source fails with them), or alike enough.
+    # Candidates worth naming: those alike enough, and for each required field still missing (the source fails
+    # with them) its best unapplied header, whatever else that header was paired with.
     missing = missing_columns(header, _applied(kept + found))
-    return kept + [r for r in found if r.applied or r.field in missing or r.confidence >= RENAME_REPORT_FLOOR]
+    named = [r for r in found if r.applied or r.confidence >= RENAME_REPORT_FLOOR]
+    used = {r.header for r in named if r.applied}
+    for unified in missing:
+        best = next(((c, h) for c, h, f in scored if f == unified and h not in used), None)
+        if best is not None and not any(r.header == best[1] and r.field == unified for r in named):
+            named.append(HeaderRename(best[1], unified, best[0], applied=False))
+    return kept + named
 
 
 def _names_of(unified: str, carried: dict[str, str]) -> list[str]:

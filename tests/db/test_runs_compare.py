@@ -72,16 +72,16 @@ def test_coins_a_snapshot_source_stopped_sending_are_listed(server, settings, ap
     [
         ("base=abc", "base", "valid integer"),
         ("head=0", "head", "greater than or equal to 1"),
-        ("head=999", "head", "No run 999."),
-        ("base=999&head=1", "base", "No run 999."),
+        ("head=999999", "head", "No run 999999."),
+        ("base=999999&head={run}", "base", "No run 999999."),
         ("top=0", "top", "greater than or equal to 1"),
         ("top=1000", "top", "less than or equal to 100"),
         ("bse=1", "bse", "Unknown parameter"),
     ],
 )
 def test_bad_base_and_head_are_400s_naming_the_parameter(server, api_client, query, parameter, says):
-    run_etl()
-    response = api_client.get(f"/runs/compare?{query}")
+    run = run_etl()
+    response = api_client.get(f"/runs/compare?{query.format(run=run.pk)}")
     assert response.status_code == 400
     assert says in response.json()[parameter][0]
 
