@@ -4,7 +4,6 @@ reported with the right pair, and a steady source quiet."""
 import logging
 
 import pytest
-from django.utils import timezone
 
 from coins.models import Quote
 from devtools.source_server import SourceServer
@@ -48,6 +47,11 @@ def test_a_renamed_csv_header_is_read_with_its_confidence_and_the_rows_load(csv_
         97000.5,
         97100,
     ]
+    # Rows appended later are read the same way, with the same warning until someone confirms it; no new drift.
+    write_csv(csv_path, ["BTC,97200,1900000000000,2025-07-01T02:00:00Z,x"], mode="a")
+    later = csv_part()
+    assert (later.status, later.inserted, later.warnings) == (SourceStatus.SUCCEEDED, 1, [warning])
+    assert drift_changes(later.schema_drift) == 0
 
 
 def test_an_unrelated_header_fails_the_source_naming_candidates_checkpoint_unmoved(csv_path):
@@ -69,14 +73,22 @@ def test_an_unrelated_header_fails_the_source_naming_candidates_checkpoint_unmov
     assert HeaderMapping.objects.get(header="Colour").confirmed is False
 
 
-def test_a_mapping_the_operator_confirms_is_applied_without_warning(csv_path):
+def test_a_mapping_the_operator_confirms_in_the_admin_is_applied_without_warning(csv_path, client):
+    from django.contrib.auth.models import User
+
     write_csv(csv_path, FIRST)
     csv_part()
     write_csv(csv_path, SECOND, header="Ticker,Cost,MarketCap,Date,Source")
-    assert csv_part().status == SourceStatus.FAILED
+    failed = csv_part()
+    assert failed.status == SourceStatus.FAILED
+    client.force_login(User.objects.create_superuser("ops", password="x"))
+    page = client.get(f"/admin/etl/sourcerun/{failed.pk}/change/").content.decode()
+    assert "Cost" in page and "price_usd" in page  # the drift, on the source run's page
     mapping = HeaderMapping.objects.get(header="Cost", field="price_usd")
-    mapping.confirmed_at, mapping.confirmed_by = timezone.now(), "ops"
-    mapping.save()
+    assert "Cost" in client.get("/admin/etl/headermapping/?confirmed_at__isempty=1").content.decode()
+    client.post("/admin/etl/headermapping/", {"action": "confirm", "_selected_action": [mapping.pk]})
+    mapping.refresh_from_db()
+    assert mapping.confirmed and mapping.confirmed_by == "ops"
     part = csv_part()
     assert part.status == SourceStatus.SUCCEEDED and part.inserted == 2
     assert part.warnings == []
