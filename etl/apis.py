@@ -1,7 +1,7 @@
 """The pipeline over HTTP: trigger a run, list and inspect runs, per-source statistics."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ValidationError
@@ -121,7 +121,6 @@ class RunCompareView(ApiContract, ReadApiMixin, APIView):
                     "price_moves": serializers.ListField(child=serializers.DictField()),
                 },
             ),
-            400: OpenApiResponse(description="A bad or unfinished `base` or `head`; the body names the parameter."),
         },
     )
     def get(self, request):
