@@ -134,7 +134,8 @@ class RunCompareView(ApiContract, ReadApiMixin, APIView):
 
 
 class StatsView(ApiContract, ReadApiMixin, APIView):
-    """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
+    """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate, schema
+    drift and open anomalies; totals."""
 
     @extend_schema(
         responses=inline_serializer("Stats", {"sources": serializers.DictField(), "totals": serializers.DictField()})

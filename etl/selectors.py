@@ -81,9 +81,10 @@ def etl_run_get(*, run_id: int) -> EtlRun:
 
 
 def etl_stats(*, window: int = 100) -> dict:
-    """Per source: last run, last success and failure, volumes, mean and p95 duration, success rate.
+    """Per source: last run, last success and failure, volumes, mean and p95 duration, success rate, schema drift
+    (changes in its last finished run, runs with any) and open anomalies by kind.
 
-    Durations and rates are over each source's last `window` finished source runs.
+    Durations, rates and drift are over each source's last `window` finished source runs.
     """
     since = timezone.now() - timedelta(hours=24)
     open_flags: dict[str, dict[str, int]] = {}

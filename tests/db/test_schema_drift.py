@@ -131,3 +131,17 @@ def test_ten_steady_runs_raise_no_drift_and_no_anomaly(server, csv_path, setting
         assert run.status == RunStatus.SUCCEEDED
         assert [drift_changes(p.schema_drift) for p in run.source_runs.all()] == [0, 0, 0]
     assert not Anomaly.objects.exists()
+
+
+def test_run_etl_prints_the_runs_drift_warnings_and_anomalies(csv_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    write_csv(csv_path, FIRST)
+    csv_part()
+    write_csv(csv_path, SECOND, header="Ticker,Prce (USD),MarketCap,Date,Source")
+    out = StringIO()
+    call_command("run_etl", stdout=out)
+    assert "legacy_csv: schema drift: renamed 'Price' as 'Prce (USD)' (0.93, applied)" in out.getvalue()
+    assert "legacy_csv: warning: 'Prce (USD)' read as price_usd, confidence 0.93" in out.getvalue()
