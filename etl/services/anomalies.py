@@ -21,6 +21,10 @@ from etl.sources.registry import source_spec
 
 logger = logging.getLogger(__name__)
 
+# A price's history is read this far back at most: the check's cost stays bounded however long the history
+# grows (hourly runs have 168 earlier quotes here, 20 are used; a source read less than weekly is not checked).
+PRICE_HISTORY = timedelta(days=7)
+
 
 def source_anomalies_detect(*, source_run: SourceRun) -> list[Anomaly]:
     """Flag what is unusual in one source's part of a run, store the flags and log them in one WARNING line.
@@ -66,6 +70,7 @@ def _run_flags(source_run: SourceRun) -> list[Anomaly]:
     history = list(
         SourceRun.objects.filter(source=source_run.source, status=SourceStatus.SUCCEEDED, id__lt=source_run.pk)
         .exclude(run__replay_of__isnull=False)
+        .defer("schema", "schema_drift")
         .order_by("-id")[: settings.ANOMALY_WINDOW_RUNS]
     )
     past = [run_figures(r, snapshot=snapshot) for r in history]
@@ -115,7 +120,7 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earlies
     window = settings.ANOMALY_WINDOW_RUNS
     same = Quote.objects.filter(source=source_run.source, coin_id__in=coins)
     before = (
-        same.filter(as_of__lt=earliest)
+        same.filter(as_of__lt=earliest, as_of__gte=earliest - PRICE_HISTORY)
         .annotate(newest=Window(RowNumber(), partition_by=[F("coin_id")], order_by=F("as_of").desc()))
         .filter(newest__lte=window + 1)
     )
