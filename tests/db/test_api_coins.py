@@ -200,8 +200,8 @@ def test_queries_are_bounded_whatever_the_page_size(api_client, django_assert_ma
         assert len(coins) == page_size
         assert all(len(c["listings"]) == 3 and len(c["latest_quotes"]) == 3 for c in coins)
         assert all(c["consensus"]["sources"] == 3 for c in coins)
-    # coin, listings, latest quotes, consensus, its quotes, history
-    with django_assert_max_num_queries(6):
+    # coin, listings, latest quotes, consensus, its quotes, history, their anomaly flags
+    with django_assert_max_num_queries(7):
         assert len(api_client.get("/coins/coin-07?history=500").json()["history"]) == 9
 
 
