@@ -3,8 +3,8 @@
 For each (coin, interval) a run wrote a quote in, the last quote of each source in the interval
 is taken; their median is the consensus, (max - min) / median its spread, and a source further
 than CONSENSUS_OUTLIER_PCT from the median is the interval's outlier. Three statements, each over
-the intervals the run touched only (the run's quotes by their run index, then each interval's
-quotes by quote_coin_as_of_idx), so a run costs the same however long the history. The same SQL
+the intervals the run touched only (the run's quotes by their run index, then the quotes of the
+run's span of moments, quote_as_of_id_idx), so a run costs the same however long the history. The same SQL
 runs on PostgreSQL, where NUMERIC keeps every digit, and on the embedded SQLite.
 """
 
@@ -42,16 +42,22 @@ def exact_sql(expression: str) -> str:
 def _members_sql(interval: str) -> str:
     """WITH ... members: each source's last quote in each touched interval, with the interval's median."""
     start = interval_start_sql(column="q.as_of", interval=interval)
-    end = _interval_end_sql(column="t.starts_at", interval=interval)
+    end = _interval_end_sql(column="(SELECT high FROM span)", interval=interval)
     median = exact_sql("AVG(price_usd)")
     deviation = exact_sql("ROUND((r.price_usd - m.median) / m.median, 8)")
+    # The quotes in the touched intervals: a range of moments (the run's span, an index range scan), matched to
+    # the touched (coin, interval) pairs by equality. A join on moment ranges instead led PostgreSQL, before
+    # its statistics knew the new rows, to compare every quote with every interval.
     return f"""
     WITH touched AS (
         SELECT DISTINCT q.coin_id, {start} AS starts_at FROM coins_quote q WHERE q.run_id = %s
+    ), span AS (
+        SELECT MIN(starts_at) AS low, MAX(starts_at) AS high FROM touched
     ), latest AS (
-        SELECT t.coin_id, t.starts_at, q.source, q.as_of, q.price_usd,
-               ROW_NUMBER() OVER (PARTITION BY t.coin_id, t.starts_at, q.source ORDER BY q.as_of DESC) AS recency
-        FROM touched t JOIN coins_quote q ON q.coin_id = t.coin_id AND q.as_of >= t.starts_at AND q.as_of < {end}
+        SELECT q.coin_id, t.starts_at, q.source, q.as_of, q.price_usd,
+               ROW_NUMBER() OVER (PARTITION BY q.coin_id, t.starts_at, q.source ORDER BY q.as_of DESC) AS recency
+        FROM coins_quote q JOIN touched t ON t.coin_id = q.coin_id AND t.starts_at = {start}
+        WHERE q.as_of >= (SELECT low FROM span) AND q.as_of < {end}
     ), ranked AS (
         SELECT coin_id, starts_at, source, as_of, price_usd,
                ROW_NUMBER() OVER (PARTITION BY coin_id, starts_at ORDER BY price_usd, source) AS position,
