@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         scenarios, quotes = scenarios_build(cursor)
         for scenario in scenarios:
             scenario.update(request_capture(scenario))
-            scenario["plans"] = [plan_quote_scans(cursor, sql) for sql in scenario["sql"]]
+            # A transaction's BEGIN and COMMIT (the /health report's) have no plan.
+        scenario["plans"] = [plan_quote_scans(cursor, sql) for sql in scenario["sql"] if sql.startswith("SELECT")]
     connection.close()
     for scenario in scenarios:
         scenario["floor"] = {
@@ -251,9 +252,9 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
     )
     cursor.execute(
         "INSERT INTO coins_sourcelisting (source, source_id, coin_id, symbol, name, symbol_key, name_key, slug_key,"
-        " match_rule, confidence, evidence, created_at, updated_at)"
+        " match_rule, confidence, evidence, reviewed_by, created_at, updated_at)"
         " SELECT s, c.slug, c.id, c.symbol, c.name, c.symbol_key, c.name_key, c.name_key, 'evidence', 0.90, '{}',"
-        " now(), now()"
+        " '', now(), now()"
         " FROM coins_coin c CROSS JOIN unnest(%s::text[]) s",
         [list(SOURCES)],
     )
@@ -404,7 +405,7 @@ def sql_floor(database_url: str, statements: list[str], *, threads: int, seconds
                     started, fetched = time.perf_counter(), 0
                     for sql in statements:
                         cursor.execute(sql)
-                        fetched += len(cursor.fetchall())
+                        fetched += len(cursor.fetchall()) if cursor.description else 0
                     mine.append(time.perf_counter() - started)
                     rows[index] = fetched
         except Exception as exc:  # noqa: BLE001 - reported below, from the main thread
