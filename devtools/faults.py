@@ -16,6 +16,11 @@ FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "truncate": {},
     "not_json": {},
     "rename_field": {"field": (str, _REQUIRED), "to": (str, _REQUIRED)},
+    # The bounds a client needs: a body that never finishes, one too large, one that inflates past reason.
+    "trickle": {"bytes_per_second": (float, 1.0)},
+    "oversize": {"megabytes": (float, 200.0)},
+    "gzip_bomb": {"megabytes": (float, 1024.0)},
+    "empty": {},
 }
 
 

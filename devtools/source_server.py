@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import threading
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
@@ -51,6 +52,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     hang_up: bool = False  # after the delay, close the connection without answering
+    padding: int = 0  # spaces streamed after the body (still valid JSON), for a body too large to hold
+    trickle: float = 0.0  # bytes per second, when the body is to arrive that slowly
 
 
 _NO_FAULT = Fault(source="", kind="", params={})
@@ -191,7 +194,16 @@ class SourceServer:
         )
         if fault.kind == "rename_field":
             payload = _renamed(payload, old=fault.params["field"], new=fault.params["to"])
+        if fault.kind == "empty":
+            payload = [] if isinstance(payload, list) else {**payload, "data": []}
         reply = _json_reply(status, payload)
+        if fault.kind == "trickle":
+            return replace(reply, trickle=fault.params["bytes_per_second"])
+        if fault.kind == "oversize":
+            return replace(reply, padding=max(0, int(fault.params["megabytes"] * 2**20) - len(reply.body)))
+        if fault.kind == "gzip_bomb":
+            inflated = int(fault.params["megabytes"] * 2**20)
+            return replace(reply, body=_gzip_padded(reply.body, inflated), headers={"Content-Encoding": "gzip"})
         if fault.kind == "truncate":
             return replace(reply, body=reply.body[: len(reply.body) // 2])
         if fault.kind == "latency":
@@ -289,11 +301,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Content-Length", str(len(reply.body) + reply.padding))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        try:
+            if reply.trickle:
+                for index in range(len(reply.body)):
+                    if self.server.app.wait(1 / reply.trickle):
+                        return
+                    self.wfile.write(reply.body[index : index + 1])
+                    self.wfile.flush()
+                return
+            self.wfile.write(reply.body)
+            for start in range(0, reply.padding, _PADDING_CHUNK):
+                self.wfile.write(b" " * min(_PADDING_CHUNK, reply.padding - start))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up on the body, as it should
 
     do_POST = do_DELETE = do_PUT = do_GET
 
@@ -303,6 +327,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _json_reply(status: int, payload: Any, *, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status=status, body=json.dumps(payload).encode(), headers=headers or {})
+
+
+_PADDING_CHUNK = 1 << 20
+
+
+def _gzip_padded(body: bytes, size: int) -> bytes:
+    """`body` and then spaces up to `size` bytes, gzipped a megabyte at a time (1 GiB of spaces is 1 MB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    spaces = max(0, size - len(body))
+    parts = [packer.compress(body)]
+    parts.extend(
+        packer.compress(b" " * min(_PADDING_CHUNK, spaces - start)) for start in range(0, spaces, _PADDING_CHUNK)
+    )
+    return b"".join([*parts, packer.flush()])
 
 
 def _renamed(payload: Any, *, old: str, new: str) -> Any:

@@ -195,6 +195,13 @@ COINCAP_RATE_LIMIT = env.float("COINCAP_RATE_LIMIT", default=2)
 COINCAP_PAGE_SIZE = env.int("COINCAP_PAGE_SIZE", default=2000)
 SOURCE_CONNECT_TIMEOUT = env.float("SOURCE_CONNECT_TIMEOUT", default=5)
 SOURCE_READ_TIMEOUT = env.float("SOURCE_READ_TIMEOUT", default=30)
+# Bounds on one request, whatever the upstream does: the whole answer within this many seconds (a body
+# trickling in never trips the read timeout); at most this many bytes, on the wire and decompressed (about
+# 5x CoinPaprika's whole /tickers today; a worker holds the parsed body); and a body inflating more than
+# this many times its wire size is a decompression bomb, refused as soon as it shows.
+SOURCE_REQUEST_DEADLINE_SECONDS = env.float("SOURCE_REQUEST_DEADLINE_SECONDS", default=60)
+SOURCE_MAX_BODY_BYTES = env.int("SOURCE_MAX_BODY_BYTES", default=32 * 2**20)
+SOURCE_MAX_INFLATION = env.float("SOURCE_MAX_INFLATION", default=100)
 SOURCE_MAX_RETRIES = env.int("SOURCE_MAX_RETRIES", default=4)
 SOURCE_BACKOFF_SECONDS = env.float("SOURCE_BACKOFF_SECONDS", default=1)
 SOURCE_BACKOFF_MAX_SECONDS = env.float("SOURCE_BACKOFF_MAX_SECONDS", default=30)
@@ -206,6 +213,18 @@ IDENTITY_PRICE_WINDOW_SECONDS = env.int("IDENTITY_PRICE_WINDOW_SECONDS", default
 # Listings matched with less confidence than this wait in the admin's review queue.
 IDENTITY_REVIEW_BELOW = env.float("IDENTITY_REVIEW_BELOW", default=0.75)
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
+# UTF-8 (a byte order mark allowed) unless the file says otherwise; a row that does not decode is quarantined.
+LEGACY_CSV_ENCODING = env.str("LEGACY_CSV_ENCODING", default="utf-8")
+try:
+    # Lines are split on the newline byte, so only encodings that write ASCII as ASCII will do.
+    _ascii_compatible = "Ticker,1\n".encode(LEGACY_CSV_ENCODING) == b"Ticker,1\n"
+except LookupError:
+    _ascii_compatible = False
+if not _ascii_compatible:
+    raise ImproperlyConfigured(
+        f"LEGACY_CSV_ENCODING={LEGACY_CSV_ENCODING!r} is not an ASCII-compatible encoding Python knows "
+        "(utf-8, cp1252, latin-1, ...)."
+    )
 
 # GET pages of /data and /coins are cached this long at most; a committed ETL batch invalidates them at once.
 API_CACHE_SECONDS = env.int("API_CACHE_SECONDS", default=300)

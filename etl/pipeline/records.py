@@ -1,5 +1,6 @@
 """The records that flow through the pipeline: raw items as sources send them, staged rows, unified quotes."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,9 @@ from core.hashing import short_hash
 # would fail its whole batch's transaction, so a source clips keys and rejects longer names.
 KEY_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 200
+# NUL, and lone surrogates (JSON's "\ud800"), cannot be stored in PostgreSQL text or encoded to UTF-8:
+# one in a staged row would fail its whole batch's COPY.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 # Fields whose values make up a quote's content; a change in any is an update.
 VALUE_FIELDS = (
@@ -45,6 +49,11 @@ class StagedRecord(NamedTuple):
 
 
 STAGED_FIELDS = StagedRecord._fields
+
+
+def item_key(value: object) -> str:
+    """A raw item's key as its column holds it: text, what cannot be stored replaced, clipped to the limit."""
+    return UNSTORABLE.sub("\ufffd", "" if value is None else str(value))[:KEY_MAX_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,9 +172,10 @@ def raw_records_insert(*, run_id: int, source: str, items: Sequence[RawItem]) ->
             buffer = io.StringIO()
             csv.writer(buffer).writerows(rows)
             buffer.seek(0)
-            cursor.cursor.copy_expert(
-                f"COPY {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer
-            )
+            # An empty key (an item without an id) is "", not NULL: quarantined by the load, not failing the COPY.
+            columns = ", ".join(_RAW_COLUMNS)
+            copy = f"COPY {_RAW_TABLE} ({columns}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (source_key))"
+            cursor.cursor.copy_expert(copy, buffer)
         else:
             placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
             cursor.executemany(f"INSERT INTO {_RAW_TABLE} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})", rows)

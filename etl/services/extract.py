@@ -55,8 +55,9 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
 
     started = time.perf_counter()
     extraction, read = None, 0
+    spec = source_spec(source)
     try:
-        extraction = source_spec(source).extractor().extract({} if source_run.run.full else checkpoint)
+        extraction = spec.extractor().extract({} if source_run.run.full else checkpoint)
         items = iter(extraction)
         while batch := list(itertools.islice(items, settings.ETL_BATCH_SIZE)):
             with transaction.atomic():
@@ -66,6 +67,8 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
                 # Progress hook: /runs/{id}, the admin and a terminal see how far it has got.
                 source_extract_progress(source_run=source_run, records=read + len(batch), size=extraction.size)
             read += len(batch)
+        if spec.snapshot and not read:
+            _empty_snapshot_check(source=source, run_id=run_id)
     except SourceNotConfigured as exc:
         status, error = SourceStatus.NOT_CONFIGURED, str(exc)
     except SourceError as exc:
@@ -93,3 +96,16 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
         **{field: getattr(source_run, field) for field in _EXTRACT_OUTCOME}
     )
     return source_run
+
+
+def _empty_snapshot_check(*, source: str, run_id: int) -> None:
+    """An API that lists nothing where it last listed something is broken, not a market that emptied."""
+    last = (
+        SourceRun.objects.filter(source=source, status=SourceStatus.SUCCEEDED, read__gt=0)
+        .exclude(run_id=run_id)
+        .order_by("-run_id")
+        .values_list("run_id", "read")
+        .first()
+    )
+    if last:
+        raise SourceError(f"the source listed no items, where run {last[0]} read {last[1]:,}; nothing was loaded")

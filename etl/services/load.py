@@ -18,7 +18,7 @@ from coins.caching import data_version_bump
 from core.logging import log_context, logged_with
 from etl.models import Checkpoint, RawRecord, RejectedRecord, SourceItemHash, SourceRun, SourceStatus
 from etl.pipeline.identity import coins_resolve
-from etl.pipeline.records import KEY_MAX_LENGTH, STAGED_FIELDS, QuoteRecord, StagedRecord
+from etl.pipeline.records import STAGED_FIELDS, QuoteRecord, StagedRecord
 from etl.pipeline.upsert import STATEMENT_ROWS, commit_without_flush_wait, quotes_upsert
 from etl.services.progress import source_load_progress
 from etl.services.runs import RunNoLongerActive, etl_run_finalize, etl_run_heartbeat, run_active_lock
@@ -162,7 +162,7 @@ def _rejection(source_run: SourceRun, staged: StagedRecord, reason: str) -> Reje
     return RejectedRecord(
         run_id=source_run.run_id,
         source=source_run.source,
-        source_key=staged.source_key[:KEY_MAX_LENGTH],
+        source_key=staged.source_key,
         position=staged.position,
         reason=reason,
         payload=staged.payload,

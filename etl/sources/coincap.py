@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem, item_key
 from etl.sources.errors import SourceError, SourceNotConfigured
 from etl.sources.http import SourceHttp, source_http
 from etl.sources.payloads import json_dumps_exact, record_validate
@@ -85,7 +85,7 @@ class CoinCapClient:
             first_ids.add(data[0].get("id") if data else None)
             for item in data:
                 yield RawItem(
-                    source_key=str(item.get("id", ""))[:KEY_MAX_LENGTH] if isinstance(item, dict) else "",
+                    source_key=item_key(item.get("id")) if isinstance(item, dict) else "",
                     position=position,
                     payload=json_dumps_exact({"timestamp": timestamp, "data": item}),
                 )

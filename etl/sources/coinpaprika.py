@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem, item_key
 from etl.sources.errors import SourceError
 from etl.sources.http import SourceHttp, source_http
 from etl.sources.payloads import json_dumps_exact, record_validate
@@ -85,7 +85,7 @@ class CoinPaprikaClient:
             raise SourceError(f"expected a JSON array of tickers, got {type(body).__name__}")
         newest = None
         for position, item in enumerate(body):
-            key = str(item.get("id", ""))[:KEY_MAX_LENGTH] if isinstance(item, dict) else ""
+            key = item_key(item.get("id")) if isinstance(item, dict) else ""
             if isinstance(item, dict) and isinstance(item.get("last_updated"), str):
                 newest = max(newest or item["last_updated"], item["last_updated"])
             yield RawItem(source_key=key, position=position, payload=json_dumps_exact(item))

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.utils import timezone
 
@@ -28,6 +29,25 @@ from etl.sources.ratelimit import RateLimiter
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Read and inflated a piece at a time, so neither a huge body nor a gzip bomb is ever held past its limit.
+_CHUNK = 1 << 16
+# The inflation ratio is judged once this much has been inflated: a body's first bytes may compress far better.
+_INFLATION_GRACE = 1 << 20
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    deadline_seconds: float
+    max_bytes: int
+    max_inflation: float
+
+    @classmethod
+    def from_settings(cls) -> "BodyLimits":
+        return cls(
+            deadline_seconds=settings.SOURCE_REQUEST_DEADLINE_SECONDS,
+            max_bytes=settings.SOURCE_MAX_BODY_BYTES,
+            max_inflation=settings.SOURCE_MAX_INFLATION,
+        )
 
 
 @dataclass
@@ -74,6 +94,7 @@ class SourceHttp:
     rate_limiter: RateLimiter
     policy: RetryPolicy
     timeout: tuple[float, float]
+    limits: BodyLimits = field(default_factory=BodyLimits.from_settings)
     headers: dict[str, str] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
@@ -102,26 +123,60 @@ class SourceHttp:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, url: str, params: dict | None) -> Any:
+        started = time.monotonic()
         try:
-            response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout)
+            response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout, stream=True)
         except requests.Timeout as exc:
             raise _Retryable("timed out", _cause(exc)) from exc
         except requests.ConnectionError as exc:
             raise _Retryable("connection failed", _cause(exc)) from exc
+        with response:
+            body = self._body_read(response, started=started)
         if response.status_code in _RETRY_STATUSES:
             if response.status_code == 429:
                 self.stats.throttled += 1
             raise _Retryable(
                 f"HTTP {response.status_code}",
-                _excerpt(response),
+                _excerpt(body),
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if response.status_code >= 400:
-            raise SourceError(f"HTTP {response.status_code} from {_path(url)}: {_excerpt(response)}")
+            raise SourceError(f"HTTP {response.status_code} from {_path(url)}: {_excerpt(body)}")
         try:
-            return json.loads(response.content, parse_float=Decimal)
-        except (ValueError, requests.RequestException) as exc:
-            raise _Retryable("the response is not JSON", _excerpt(response)) from exc
+            return json.loads(body, parse_float=Decimal)
+        except ValueError as exc:
+            raise _Retryable("the response is not JSON", _excerpt(body)) from exc
+
+    def _body_read(self, response: requests.Response, *, started: float) -> bytes:
+        """The decoded body, read within the deadline and the size limits, or why it was not."""
+        limits = self.limits
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            raise SourceError(_too_large(f"the response declares {int(declared):,} bytes", limits))
+        parts, size = [], 0
+        try:
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise SourceError(_too_large(f"the response is over {limits.max_bytes:,} bytes", limits))
+                wire = max(response.raw.tell(), 1)
+                if size > _INFLATION_GRACE and size > wire * limits.max_inflation:
+                    raise SourceError(
+                        f"the response inflates more than {limits.max_inflation:g} times its {wire:,} bytes "
+                        "(a decompression bomb?); SOURCE_MAX_INFLATION sets the limit"
+                    )
+                if time.monotonic() - started > limits.deadline_seconds:
+                    raise _Retryable(
+                        "too slow",
+                        f"the whole response took longer than {limits.deadline_seconds:g} s "
+                        f"({size:,} bytes by then; SOURCE_REQUEST_DEADLINE_SECONDS)",
+                    )
+                parts.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise _Retryable("timed out", _cause(exc)) from exc
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+            raise _Retryable("the response was cut short or garbled", _cause(exc)) from exc
+        return b"".join(parts)
 
 
 def source_http(*, source: str, rate: float, headers: dict[str, str]) -> SourceHttp:
@@ -145,8 +200,12 @@ def _short(text: str) -> str:
     return text[:_EXCERPT_CHARACTERS] + ("..." if len(text) > _EXCERPT_CHARACTERS else "")
 
 
-def _excerpt(response: requests.Response) -> str:
-    return _short(response.text) or "(empty body)"
+def _excerpt(body: bytes) -> str:
+    return _short(body[: _EXCERPT_CHARACTERS * 4].decode("utf-8", errors="replace")) or "(empty body)"
+
+
+def _too_large(what: str, limits: BodyLimits) -> str:
+    return f"{what}, over the limit of {limits.max_bytes:,} (SOURCE_MAX_BODY_BYTES)"
 
 
 def _cause(exc: requests.RequestException) -> str:

@@ -5,6 +5,7 @@ it. If the bytes before the offset are unchanged, the file was only appended to
 and reading resumes there; otherwise the file changed and is read from the start.
 """
 
+import codecs
 import csv
 import hashlib
 import json
@@ -18,7 +19,7 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from etl.pipeline.keys import name_key, symbol_key
-from etl.pipeline.records import KEY_MAX_LENGTH, QuoteRecord, RawItem
+from etl.pipeline.records import QuoteRecord, RawItem, item_key
 from etl.sources.errors import RecordRejected, SourceError
 from etl.sources.parsing import fold_header
 from etl.sources.payloads import describe_validation_error, load_json_object
@@ -93,6 +94,10 @@ _DELIMITERS = ",;\t|"
 MALFORMED_KEY = "_malformed"
 CELLS_KEY = "_cells"
 _HASH_CHUNK = 1 << 20
+# The csv module's own field limit: a longer cell (a stray quote swallowing the file, say) is its row's fault,
+# quarantined with its first characters, so memory stays bounded and the rest of the file loads.
+CELL_MAX_CHARS = csv.field_size_limit()
+_KEPT_OF_OVERSIZED = 1000
 
 
 class CsvQuote(BaseModel):
@@ -163,8 +168,9 @@ def to_quote(payload: str) -> QuoteRecord:
 
 
 class LegacyCsvReader:
-    def __init__(self, *, path: Path):
+    def __init__(self, *, path: Path, encoding: str = "utf-8"):
         self.path = Path(path)
+        self.encoding = encoding
 
     def extract(self, checkpoint: dict) -> Extraction:
         size = ReadSize()
@@ -184,7 +190,7 @@ class LegacyCsvReader:
                     raise SourceError(f"legacy CSV {self.path} is empty: no header row")
                 hasher.update(header_line)
                 offset, line = len(header_line), 1
-                text = header_line.decode("utf-8-sig", errors="replace")
+                text = _header_decode(header_line, self.encoding, self.path)
                 delimiter = max(_DELIMITERS, key=text.count)
                 header = next(csv.reader([text], delimiter=delimiter))
                 _check_header(tuple(header), self.path)
@@ -193,6 +199,9 @@ class LegacyCsvReader:
             # so its row is read now but the next run reads it again, whole.
             position = {"offset": offset, "line": line, "complete_line": line}
             size.done = offset
+            # What the lines of the row being read were, and why the first that would not decode did not.
+            row_text: list[str] = []
+            undecodable: list[str] = []
 
             def lines() -> Iterator[str]:
                 for raw in stream:
@@ -202,21 +211,39 @@ class LegacyCsvReader:
                         hasher.update(raw)
                         position["offset"] += len(raw)
                         position["complete_line"] = position["line"]
-                    yield raw.decode("utf-8", errors="replace")
+                    try:
+                        text = raw.decode(self.encoding)
+                    except UnicodeDecodeError as exc:
+                        # Shown as escapes (caf\xe9), never as U+FFFD: the row is quarantined, not mangled.
+                        text = raw.decode(self.encoding, errors="backslashreplace")
+                        undecodable.append(_decode_failure(exc, line=position["line"], encoding=self.encoding))
+                    row_text.append(text)
+                    yield text
 
             reader = csv.reader(lines(), delimiter=delimiter)
             columns = column_map(tuple(header))
             symbol_index = header.index(columns.get("symbol") or columns["name"])
             start_line = line
-            for cells in reader:
+            while True:
+                try:
+                    cells = next(reader)
+                    problem = undecodable[0] if undecodable else None
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    # The reader goes on at the next line; this row alone is lost, kept here in part.
+                    cells, problem = None, f"{exc} (CSV line {start_line + 1})"
                 first_line = start_line + 1
                 start_line = position["line"]
-                if not cells or not any(c.strip() for c in cells):
+                text = "".join(row_text)
+                row_text.clear()
+                undecodable.clear()
+                if problem is None and (not cells or not any(c.strip() for c in cells)):
                     continue
                 yield RawItem(
-                    source_key=cells[symbol_index].strip()[:KEY_MAX_LENGTH] if symbol_index < len(cells) else "",
+                    source_key=item_key(cells[symbol_index].strip()) if cells and symbol_index < len(cells) else "",
                     position=first_line,
-                    payload=_payload(cells, header),
+                    payload=_payload(cells, header) if problem is None else _malformed(problem, cells, text),
                 )
             return {
                 "path": str(self.path),
@@ -228,13 +255,53 @@ class LegacyCsvReader:
             }
 
 
+def _header_decode(line: bytes, encoding: str, path: Path) -> str:
+    try:
+        # A UTF-8 file may start with a byte order mark (Excel writes one).
+        return line.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"legacy CSV {path}: {_decode_failure(exc, line=1, encoding=encoding)}; set LEGACY_CSV_ENCODING "
+            "to the file's encoding"
+        ) from exc
+
+
+def _decode_failure(exc: UnicodeDecodeError, *, line: int, encoding: str) -> str:
+    bad = exc.object[exc.start : exc.end]
+    return f"line {line} is not valid {encoding}: byte {bad[:4].hex(' ')} at column {exc.start + 1}"
+
+
 def _check_header(header: tuple[str, ...], path: Path) -> None:
+    duplicates = _ambiguous_headers(header)
+    if duplicates:
+        raise SourceError(
+            f"legacy CSV {path} has ambiguous duplicate columns: {'; '.join(duplicates)}. Rename or remove one of each"
+        )
     missing = missing_columns(header)
     if missing:
         wanted = "; ".join(_wanted(field) for field in missing)
         raise SourceError(
             f"legacy CSV {path} lacks required columns: {wanted}. Header found: {', '.join(header) or '(none)'}"
         )
+
+
+def _ambiguous_headers(header: tuple[str, ...]) -> list[str]:
+    """Headers that name one column twice: the same name, or two spellings of one alias ("Price", "price ").
+
+    Either would let one column silently shadow the other. Blank headers (trailing delimiters) and two
+    different aliases of one field ("Price", "Close": the alias listed first wins) are not ambiguous.
+    """
+    aliases = {alias for names in HEADER_ALIASES.values() for alias in names}
+    seen: dict[str, list[int]] = {}
+    for index, name in enumerate(header, start=1):
+        if name.strip():
+            folded = fold_header(name)
+            seen.setdefault(folded if folded in aliases else name.strip(), []).append(index)
+    return [
+        f"{', '.join(repr(header[i - 1]) for i in places)} (columns {', '.join(map(str, places))})"
+        for places in seen.values()
+        if len(places) > 1
+    ]
 
 
 def _wanted(field: str) -> str:
@@ -269,13 +336,19 @@ def _resume(stream: BinaryIO, checkpoint: dict, path: str) -> tuple["hashlib._Ha
 
 def _payload(cells: list[str], header: list[str]) -> str:
     if len(cells) != len(header):
-        reason = f"row has {len(cells)} fields, the header has {len(header)}"
-        return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
+        return _malformed(f"row has {len(cells)} fields, the header has {len(header)}", cells, "")
     return json.dumps(dict(zip(header, cells, strict=True)), ensure_ascii=False, separators=(",", ":"))
 
 
+def _malformed(reason: str, cells: list[str] | None, text: str) -> str:
+    if cells is None:  # too long to be cells: the row's first characters, and how many there were
+        text = text.rstrip("\r\n")
+        cells = [f"{text[:_KEPT_OF_OVERSIZED]}... ({len(text)} characters)"]
+    return json.dumps({MALFORMED_KEY: reason, CELLS_KEY: cells}, ensure_ascii=False)
+
+
 def reader_from_settings() -> LegacyCsvReader:
-    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH)
+    return LegacyCsvReader(path=settings.LEGACY_CSV_PATH, encoding=settings.LEGACY_CSV_ENCODING)
 
 
 SPEC = SourceSpec(name=NAME, label="Legacy CSV", snapshot=False, to_quote=to_quote, extractor=reader_from_settings)

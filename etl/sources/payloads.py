@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from etl.pipeline.records import UNSTORABLE
 from etl.sources.errors import RecordRejected
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,4 +53,5 @@ def json_dumps_exact(value: Any) -> str:
         return "{" + ",".join(f"{json.dumps(str(k))}:{json_dumps_exact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(json_dumps_exact(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
+    # Readable text, but a lone surrogate escaped: UTF-8 cannot encode it, so the raw row could not be staged.
+    return json.dumps(value, ensure_ascii=isinstance(value, str) and UNSTORABLE.search(value) is not None)

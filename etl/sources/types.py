@@ -6,7 +6,6 @@ in its own spelling; only what cannot be stored is quarantined (no text, empty,
 longer than its column, or characters PostgreSQL's text cannot hold).
 """
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -14,13 +13,13 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 
 from coins.keys import KEY_MAX_LENGTH, NAME_MAX_LENGTH, SYMBOL_MAX_LENGTH
+from core.values import decimal_checked
 from etl.pipeline.keys import name_key, symbol_key
+from etl.pipeline.records import UNSTORABLE
 from etl.sources.parsing import parse_decimal, parse_timestamp
 
 # The column's limit: a value past it would fail the whole batch's transaction, not one record.
 _MAX_RANK = 2**31 - 1
-# NUL, and lone surrogates (JSON's "\ud800"), cannot be stored in PostgreSQL text or encoded to UTF-8.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Supplies that are an unsigned or signed 64-bit limit read at some decimal scale, not a count of coins:
 # CoinCap's Monero supply 18446744.07370955..., the same on eight days running, is 2**64 / 10**12.
 _OVERFLOWS = tuple(Decimal(2**bits - 1) for bits in (63, 64))
@@ -32,6 +31,11 @@ def _non_negative(value: Decimal | None) -> Decimal | None:
     if value is not None and value < 0:
         raise ValueError(f"must not be negative, got {value}")
     return value
+
+
+def _storable(value: Decimal | None) -> Decimal | None:
+    """A number PostgreSQL's NUMERIC holds (1e200000 is not): past it the row would fail its whole batch."""
+    return value if value is None else decimal_checked(value)
 
 
 def _required(value: Decimal | None) -> Decimal:
@@ -50,7 +54,7 @@ def _text(value: object, *, limit: int, key: str, required: bool) -> str:
         raise ValueError("is required")
     if len(text) > limit or len(key) > KEY_MAX_LENGTH:
         raise ValueError(f"longer than {limit} characters: {text[:40]!r}...")
-    if _UNSTORABLE.search(text):
+    if UNSTORABLE.search(text):
         raise ValueError(f"holds characters that cannot be stored: {text[:40]!r}")
     return text
 
@@ -107,9 +111,16 @@ OptionalSymbol = Annotated[str, BeforeValidator(_optional_symbol)]
 Name = Annotated[str, BeforeValidator(_name)]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp)]
 # Money and supply: never negative, the source's digits kept.
-Amount = Annotated[Decimal | None, BeforeValidator(parse_decimal), AfterValidator(_non_negative)]
+Amount = Annotated[
+    Decimal | None, BeforeValidator(parse_decimal), AfterValidator(_storable), AfterValidator(_non_negative)
+]
 CirculatingSupply = Annotated[Amount, AfterValidator(_no_overflow)]
 MaxSupply = Annotated[Amount, AfterValidator(_no_cap_is_none)]
-Price = Annotated[Decimal, BeforeValidator(lambda v: _required(parse_decimal(v))), AfterValidator(_non_negative)]
-Change = Annotated[Decimal | None, BeforeValidator(parse_decimal)]
+Price = Annotated[
+    Decimal,
+    BeforeValidator(lambda v: _required(parse_decimal(v))),
+    AfterValidator(_storable),
+    AfterValidator(_non_negative),
+]
+Change = Annotated[Decimal | None, BeforeValidator(parse_decimal), AfterValidator(_storable)]
 Rank = Annotated[int | None, BeforeValidator(_rank)]

@@ -178,3 +178,24 @@ def test_loading_thousands_of_coins_takes_a_bounded_number_of_queries(settings, 
     with django_assert_max_num_queries(52 if connection.vendor == "postgresql" else 130):
         run_normalize_and_upsert(run_id=run.pk)
     assert SourceRun.objects.get(run=run).inserted == 3000
+
+
+def test_a_body_over_the_limit_fails_its_source_with_the_reason_and_the_others_load(sources, settings):
+    settings.SOURCE_MAX_BODY_BYTES = 2**20
+    sources.set_fault("coinpaprika", "oversize", megabytes=50)
+    run = run_etl(check=False)
+    paprika = source_run(run, "coinpaprika")
+    assert paprika.status == "failed" and paprika.http_requests == 1  # the same body next time: not retried
+    assert "declares 52,428,800 bytes, over the limit of 1,048,576 (SOURCE_MAX_BODY_BYTES)" in paprika.error
+    assert source_run(run, "coincap").inserted == 300 and source_run(run, "legacy_csv").inserted == 2
+
+
+def test_an_api_that_suddenly_lists_nothing_fails_instead_of_succeeding_empty(sources):
+    first = run_etl(check=False)
+    assert source_run(first, "coincap").read == 300
+    sources.set_fault("coincap", "empty")
+    second = run_etl(check=False)
+    coincap = source_run(second, "coincap")
+    assert coincap.status == "failed"
+    assert coincap.error == f"the source listed no items, where run {first.id} read 300; nothing was loaded"
+    assert source_run(second, "coinpaprika").status == "succeeded"

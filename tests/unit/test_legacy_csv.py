@@ -1,15 +1,16 @@
+import json
 import tracemalloc
 from decimal import Decimal
 
 import pytest
 
 from etl.sources.errors import RecordRejected, SourceError
-from etl.sources.legacy_csv import LegacyCsvReader, column_map, to_quote
+from etl.sources.legacy_csv import CELL_MAX_CHARS, LegacyCsvReader, column_map, to_quote
 from tests.factories import write_csv
 
 
-def extract_all(path, checkpoint=None):
-    extraction = LegacyCsvReader(path=path).extract(checkpoint or {})
+def extract_all(path, checkpoint=None, *, encoding="utf-8"):
+    extraction = LegacyCsvReader(path=path, encoding=encoding).extract(checkpoint or {})
     items = list(extraction)
     return items, extraction.checkpoint
 
@@ -168,3 +169,73 @@ def test_an_unterminated_last_line_is_read_again_once_the_writer_finishes_it(tmp
     (item,), _ = extract_all(path, checkpoint)
     quote = to_quote(item.payload)
     assert (quote.symbol, quote.market_cap_usd, item.position) == ("ETH", Decimal("409000000000"), 3)
+
+
+def write_bytes(path, *lines: bytes):
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def test_a_row_that_is_not_utf8_is_quarantined_with_its_bytes_shown_and_the_rest_reads(tmp_path):
+    path = write_bytes(
+        tmp_path / "c.csv",
+        b"Ticker,Name,Price,Date",
+        b"CAF,Caf\xe9 Coin,1.5,2024-01-01",
+        "EUR,Eur\u00f6 Coin,2,2024-01-01".encode(),
+    )
+    bad, good = extract_all(path)[0]
+    with pytest.raises(RecordRejected, match=r"^line 2 is not valid utf-8: byte e9 at column 8$"):
+        to_quote(bad.payload)
+    assert json.loads(bad.payload)["_cells"][1] == "Caf\\xe9 Coin"  # the byte shown, not replaced by U+FFFD
+    assert to_quote(good.payload).name == "Eur\u00f6 Coin"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_header(tmp_path):
+    path = write_bytes(tmp_path / "c.csv", b"\xef\xbb\xbfTicker,Price,Date", b"BTC,1,2024-01-01")
+    (item,), checkpoint = extract_all(path)
+    assert checkpoint["header"] == ["Ticker", "Price", "Date"] and to_quote(item.payload).symbol == "BTC"
+
+
+def test_the_configured_encoding_reads_a_windows_export(tmp_path):
+    path = write_bytes(tmp_path / "c.csv", b"Ticker,Name,Price,Date", b"CAF,Caf\xe9 \x80 Coin,1.5,2024-01-01")
+    (item,), _ = extract_all(path, encoding="cp1252")
+    assert to_quote(item.payload).name == "Caf\u00e9 \u20ac Coin"
+
+
+def test_a_header_not_in_the_encoding_fails_the_file_naming_the_setting(tmp_path):
+    path = write_bytes(tmp_path / "c.csv", b"Ticker,Pr\xefce,Date", b"BTC,1,2024-01-01")
+    with pytest.raises(SourceError, match=r"line 1 is not valid utf-8: byte ef .*set LEGACY_CSV_ENCODING"):
+        extract_all(path)
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("Ticker,Price,Price,Date", "'Price', 'Price' (columns 2, 3)"),
+        ("Ticker,Price,Date,price ", "'Price', 'price ' (columns 2, 4)"),
+        ("Ticker,Price,Date,Note,Note", "'Note', 'Note' (columns 4, 5)"),
+    ],
+)
+def test_a_file_naming_one_column_twice_fails_naming_them(tmp_path, header, named):
+    path = write_csv(tmp_path / "c.csv", ["BTC,1,1,2024-01-01,x"], header=header)
+    with pytest.raises(
+        SourceError, match="ambiguous duplicate columns: " + named.replace("(", r"\(").replace(")", r"\)")
+    ):
+        extract_all(path)
+
+
+def test_different_aliases_of_one_field_and_blank_headers_are_not_ambiguous(tmp_path):
+    path = write_csv(tmp_path / "c.csv", ["BTC,1,2,2024-01-01,,"], header="Ticker,Price,Close,Date,,")
+    (item,), _ = extract_all(path)
+    assert to_quote(item.payload).price_usd == 1
+
+
+def test_an_oversized_cell_quarantines_its_row_only(tmp_path):
+    huge = "x" * (CELL_MAX_CHARS + 10)
+    path = write_csv(tmp_path / "c.csv", ["BTC,1,1,2024-01-01,x", f"ETH,2,2,2024-01-01,{huge}", "SOL,3,3,2024-01-01,x"])
+    items, checkpoint = extract_all(path)
+    assert [(i.source_key, i.position) for i in items] == [("BTC", 2), ("", 3), ("SOL", 4)]
+    with pytest.raises(RecordRejected, match=rf"field larger than field limit \({CELL_MAX_CHARS}\) \(CSV line 3\)"):
+        to_quote(items[1].payload)
+    assert len(items[1].payload) < 2000 and f"({len(huge) + 19} characters)" in items[1].payload
+    assert to_quote(items[2].payload).symbol == "SOL" and checkpoint["line"] == 4

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.factories import ROOT
 
 
@@ -46,6 +48,14 @@ def test_a_bad_setting_is_one_line_too(tmp_path):
     env = {**os.environ, "DEBUG": "true", "LOG_FORMAT": "xml", "KASPARRO_VAR_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr == "manage.py: LOG_FORMAT must be json or text, not 'xml'.\n"
+
+
+@pytest.mark.parametrize("encoding", ["klingon", "utf-16"])
+def test_a_csv_encoding_that_cannot_read_the_file_line_by_line_is_refused(tmp_path, encoding):
+    env = {**os.environ, "DEBUG": "true", "LEGACY_CSV_ENCODING": encoding, "KASPARRO_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"manage.py: LEGACY_CSV_ENCODING={encoding!r} is not an ASCII-compatible")
 
 
 def test_the_proxy_settings_come_from_the_environment(tmp_path):
