@@ -13,6 +13,7 @@ as the serializer would: new fields work with no change here, only slower.
 """
 
 import operator
+import threading
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -42,10 +43,11 @@ class RowPlan:
         self.paths: tuple[str, ...] = ()
 
     def one(self, instance) -> dict:
-        return _render(instance, self._instance_steps())
+        steps, _body.memo = self._instance_steps(), {}
+        return _render(instance, steps)
 
     def many(self, instances: Iterable) -> list[dict]:
-        steps = self._instance_steps()
+        steps, _body.memo = self._instance_steps(), {}
         return [_render(instance, steps) for instance in instances]
 
     def values_of(self, queryset: QuerySet, *also: str) -> QuerySet:
@@ -54,7 +56,7 @@ class RowPlan:
         return queryset.values(*dict.fromkeys((*self.paths, *also)))
 
     def values_rows(self, rows: Iterable[dict]) -> list[dict]:
-        steps = self._value_steps()
+        steps, _body.memo = self._value_steps(), {}
         return [_render(row, steps) for row in rows]
 
     def _instance_steps(self) -> list[Step]:
@@ -96,7 +98,30 @@ def _converter(field: serializers.Field) -> Callable:
     if isinstance(field, RelatedField) and field.use_pk_only_optimization():
         # A column of a foreign key holds the primary key, which is what the field is given in DRF too.
         return lambda pk: field.to_representation(PKOnlyObject(pk=pk))
+    if isinstance(field, serializers.DateTimeField):
+        return _memoized(field.to_representation)
     return field.to_representation
+
+
+# The body being built, per thread: what its moments were written as.
+_body = threading.local()
+
+
+def _memoized(convert: Callable) -> Callable:
+    """`convert` once per distinct value of one body. A page repeats its moments (a hundred quotes of one
+    `as_of`, one batch's `updated_at`), and DateTimeField looks up the current time zone for each, which
+    cannot change while one body is built."""
+
+    def convert_once(value):
+        key = (convert, value)
+        memo = _body.memo
+        try:
+            return memo[key]
+        except KeyError:
+            memo[key] = written = convert(value)
+            return written
+
+    return convert_once
 
 
 def _column_path(field: serializers.Field, model: type[models.Model]) -> str:
