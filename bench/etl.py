@@ -277,9 +277,10 @@ def _change_one_percent(*, port: int, coins: int, csv_path: Path) -> int:
     lines = csv_path.read_text().splitlines()
     rng = random.Random(3)
     picked = rng.sample(range(1, len(lines)), max(1, (len(lines) - 1) // 100))
+    price = next(csv.reader([lines[0]])).index("Price")  # the generator's column order is its own
     for index in picked:
         row = next(csv.reader([lines[index]]))
-        row[2] = str(round(float(row[2]) * 1.01 + 1e-9, 12))
+        row[price] = str(round(float(row[price]) * 1.01 + 1e-9, 12))
         out = io.StringIO()
         csv.writer(out, lineterminator="").writerow(row)
         lines[index] = out.getvalue()
