@@ -66,7 +66,9 @@ class QuoteSerializer(CoinQuoteSerializer):
 class ListingSerializer(serializers.ModelSerializer):
     """How a source names the coin, and why it is taken to be this coin."""
 
-    runner_up = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The next-best coin.")
+    runner_up = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The next-best coin, if any."
+    )
     reviewed = serializers.BooleanField(read_only=True, help_text="Confirmed or re-pointed by an operator.")
     evidence = serializers.JSONField(read_only=True, help_text="The rule and the evidence that decided it.")
 

@@ -182,6 +182,17 @@ class NumberedPagination(PageNumberPagination):
         except NotFound as exc:  # DRF's answer to a page that is not a number or past the end
             raise ValidationError({self.page_query_param: [str(exc.detail)]}) from exc
 
+    def get_schema_operation_parameters(self, view):
+        # The real bounds, so that a client (or a fuzzer) knows them before a 400 tells it.
+        bounds = {
+            self.page_query_param: {"minimum": 1, "default": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+        }
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
     def get_paginated_response(self, data):
         return Response(
             {

@@ -237,7 +237,7 @@ API_KEY_THROTTLE = env.str("API_KEY_THROTTLE", default="600/minute")
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ErrorsDocumentedSchema",
     "DEFAULT_FILTER_BACKENDS": ["core.filtering.QueryFilterBackend"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

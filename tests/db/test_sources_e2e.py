@@ -34,7 +34,7 @@ def sources(server, csv_path, settings):
     settings.COINCAP_PAGE_SIZE = 100
     settings.COINPAPRIKA_RATE_LIMIT = settings.COINCAP_RATE_LIMIT = 0
     settings.SOURCE_BACKOFF_SECONDS = 0.01
-    settings.SOURCE_READ_TIMEOUT = 0.5
+    settings.SOURCE_READ_TIMEOUT = 1.5  # under the timeout fault's 5 s, above a loaded machine's pauses
     settings.SOURCE_MAX_RETRIES = 3
     return server
 
