@@ -1,5 +1,6 @@
 """Reads of the served domain. Views call these; nothing here writes."""
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
@@ -39,8 +40,22 @@ def coin_get(*, slug: str, history: int) -> Coin:
         Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
     ).get(slug=slug)
     coins_latest_quotes_prefetch(coins=[coin])
-    coin.history = coin_history(coin=coin, per_source=history)
+    coin.history = list(coin_history(coin=coin, per_source=history))
+    quotes_flags_attach(quotes=[*coin.latest_quotes, *coin.history])
     return coin
+
+
+def quotes_flags_attach(*, quotes: Sequence[Quote]) -> None:
+    """Give each quote `flags`: the anomalies the pipeline raised on it, in one query for them all.
+
+    Reached through the quotes' reverse relation: coins imports nothing of etl.
+    """
+    flags = Quote._meta.get_field("anomalies").related_model.objects.filter(quote_id__in={q.pk for q in quotes})
+    by_quote = defaultdict(list)
+    for flag in flags.order_by("id"):
+        by_quote[flag.quote_id].append(flag)
+    for quote in quotes:
+        quote.flags = by_quote.get(quote.pk, [])
 
 
 def coins_latest_quotes_prefetch(*, coins: Sequence[Coin]) -> None:

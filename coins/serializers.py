@@ -100,8 +100,30 @@ class CoinSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class QuoteFlagSerializer(serializers.Serializer):
+    """A flag the pipeline raised on a quote (etl's Anomaly, reached by the quote's reverse relation)."""
+
+    kind = serializers.CharField(help_text="price_jump or price_disagreement.")
+    metric = serializers.CharField()
+    value = serializers.FloatField()
+    baseline = serializers.FloatField()
+    score = serializers.FloatField()
+    detail = serializers.CharField()
+    run = serializers.IntegerField(source="run_id")
+    reviewed = serializers.BooleanField()
+
+
+class FlaggedQuoteSerializer(CoinQuoteSerializer):
+    anomalies = QuoteFlagSerializer(many=True, read_only=True, source="flags")
+
+    class Meta(CoinQuoteSerializer.Meta):
+        fields = [*CoinQuoteSerializer.Meta.fields, "anomalies"]
+        read_only_fields = fields
+
+
 class CoinDetailSerializer(CoinSerializer):
-    history = CoinQuoteSerializer(
+    latest_quotes = FlaggedQuoteSerializer(many=True, read_only=True, help_text="The newest quote from each source.")
+    history = FlaggedQuoteSerializer(
         many=True, read_only=True, help_text="The newest quotes from each source, by source, newest first."
     )
 

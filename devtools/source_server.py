@@ -9,8 +9,9 @@ the data is devtools.source_fakes, the faults devtools.faults.)
 Routes: `GET /coinpaprika/v1/tickers`, `GET /coincap/v3/assets?limit=&offset=` (a bearer key or `?apiKey=`
 required), `GET /coincap/v2/assets` (the retired v2's answer), and `/_control/faults` to list (`GET`), queue
 (`POST` a JSON fault) and clear (`DELETE`, `?source=` optional) faults over HTTP, and `POST /_control/prices`
-(`{"fraction": 0.01, "seed": 1}`) to change that fraction of prices. The data holds still at the
-server's `as_of` until `tick()` (or every request, with `advance=True`), so two fetches match unless told otherwise.
+(`{"fraction": 0.01, "seed": 1}`) to change that fraction of prices, and `POST /_control/tick` (`{"minutes": 60}`)
+to move the moment on. The data holds still at the server's `as_of` until `tick()` (or every request, with
+`advance=True`), so two fetches match unless told otherwise.
 """
 
 import functools
@@ -259,6 +260,13 @@ class SourceServer:
             except (ValueError, TypeError, AttributeError) as exc:
                 return _json_reply(400, {"error": f'send {{"fraction": 0.01, "seed": 1}}: {exc}'})
             return _json_reply(200, {"changed_fraction": spec.get("fraction", 0.01)})
+        if path == "/_control/tick" and method == "POST":
+            # A demo in another process moves the data's moment on between runs (new quotes, not updates).
+            try:
+                moment = self.tick(minutes=float(json.loads(body or b"{}").get("minutes", 1)))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return _json_reply(400, {"error": f'send {{"minutes": 60}}: {exc}'})
+            return _json_reply(200, {"as_of": moment.isoformat()})
         if path != "/_control/faults":
             return _json_reply(404, {"error": f"no such path {path}"})
         if method == "DELETE":

@@ -11,18 +11,23 @@ from coins.models import ListingToReview, SourceListing
 from core.admin import ReadOnlyAdmin
 from etl.models import (
     ACTIVE_RUN_STATUSES,
+    Anomaly,
     Checkpoint,
     EtlRun,
+    HeaderMapping,
     RawRecord,
     RejectedRecord,
     SourceRun,
     SourceStatus,
     Trigger,
 )
+from etl.pipeline.drift import drift_changes, drift_summary
 from etl.services import (
     ListingConflict,
     QueueUnavailable,
+    anomalies_review,
     etl_run_trigger,
+    header_mappings_confirm,
     listing_confirm,
     listing_repoint,
     listings_to_review,
@@ -41,6 +46,12 @@ def seconds(value: float | None) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def drift_shown(obj: SourceRun) -> str:
+    """The drift in one line, and the run's warnings: "-" for none."""
+    parts = [drift_summary(obj.schema_drift)] if drift_changes(obj.schema_drift) else []
+    return "; ".join(parts + list(obj.warnings)) or "-"
+
+
 class SourceRunInline(admin.TabularInline):
     model = SourceRun
     verbose_name_plural = "Sources"
@@ -55,6 +66,7 @@ class SourceRunInline(admin.TabularInline):
         "rejected",
         "extract",
         "load",
+        "drift",
         "error",
     ]
     readonly_fields = fields
@@ -74,6 +86,10 @@ class SourceRunInline(admin.TabularInline):
             return f"{done} ({percent:.0f}%)" if percent is not None else done
         return "done" if percent == 100 else "-"
 
+    @admin.display(description="Schema drift")
+    def drift(self, obj: SourceRun) -> str:
+        return drift_shown(obj)
+
     @admin.display(description="Extract")
     def extract(self, obj: SourceRun) -> str:
         return seconds(obj.extract_seconds)
@@ -81,6 +97,19 @@ class SourceRunInline(admin.TabularInline):
     @admin.display(description="Load")
     def load(self, obj: SourceRun) -> str:
         return seconds(obj.load_seconds)
+
+
+class AnomalyInline(admin.TabularInline):
+    model = Anomaly
+    verbose_name_plural = "Anomalies (flags; the run loaded anyway)"
+    fields = ["source", "kind", "metric", "value", "baseline", "score", "detail", "reviewed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(EtlRun)
@@ -97,7 +126,7 @@ class EtlRunAdmin(ReadOnlyAdmin):
         "error",
     ]
     readonly_fields = ["sources_list", "duration"]
-    inlines = [SourceRunInline]
+    inlines = [SourceRunInline, AnomalyInline]
 
     @admin.display(description="Sources")
     def sources_list(self, obj: EtlRun) -> str:
@@ -150,10 +179,64 @@ class SourceRunAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["source", "status"]
     search_fields = ["error"]
+    readonly_fields = ["drift_shown", "schema_drift_shown", "schema_shown"]
 
     @admin.display(description="Duration")
     def duration(self, obj: SourceRun) -> str:
         return seconds(obj.duration_seconds)
+
+    @admin.display(description="Schema drift and warnings")
+    def drift_shown(self, obj: SourceRun) -> str:
+        return drift_shown(obj)
+
+    @admin.display(description="Schema drift (against the last successful run)")
+    def schema_drift_shown(self, obj: SourceRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.schema_drift, indent=2, ensure_ascii=False))
+
+    @admin.display(description="Schema sent")
+    def schema_shown(self, obj: SourceRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.schema, indent=2, ensure_ascii=False))
+
+
+@admin.register(HeaderMapping)
+class HeaderMappingAdmin(ReadOnlyAdmin):
+    """Unknown CSV headers a run read as a field (with a warning) or proposed (the source failed): confirm one
+    and every later run reads the header so, without a warning."""
+
+    list_display = ["source", "header", "field", "confidence", "run", "confirmed", "confirmed_by", "created_at"]
+    list_filter = ["source", ("confirmed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["header", "field"]
+    actions = ["confirm"]
+
+    @admin.display(boolean=True, ordering="confirmed_at")
+    def confirmed(self, obj: HeaderMapping) -> bool:
+        return obj.confirmed
+
+    @admin.action(description="Confirm: read this header as this field from now on")
+    def confirm(self, request, queryset):
+        count = header_mappings_confirm(mappings=queryset, user=request.user.get_username())
+        self.message_user(request, f"Confirmed {count} mapping(s); the next run reads them so.", messages.SUCCESS)
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(ReadOnlyAdmin):
+    """Flags the runs raised: look at each, then mark it reviewed (it leaves the open counts and the metric)."""
+
+    list_display = ["id", "run", "source", "kind", "metric", "value", "baseline", "score", "detail", "reviewed"]
+    list_filter = ["kind", "source", "metric", ("reviewed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["run"]
+    search_fields = ["detail"]
+    raw_id_fields = ["run", "quote", "coin"]
+    actions = ["mark_reviewed"]
+
+    @admin.display(boolean=True, ordering="reviewed_at")
+    def reviewed(self, obj: Anomaly) -> bool:
+        return obj.reviewed
+
+    @admin.action(description="Mark reviewed")
+    def mark_reviewed(self, request, queryset):
+        count = anomalies_review(anomalies=queryset, user=request.user.get_username())
+        self.message_user(request, f"Marked {count} flag(s) reviewed.", messages.SUCCESS)
 
 
 @admin.register(Checkpoint)

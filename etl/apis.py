@@ -4,6 +4,7 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -14,10 +15,12 @@ from rest_framework.views import APIView
 from core.access import ReadApiMixin
 from core.api import ApiContract
 from core.pagination import KeysetPagination
+from etl.comparison import NoRunToCompare, runs_compare, runs_to_compare
 from etl.models import EtlRun, Trigger
 from etl.selectors import etl_run_get, etl_runs_list, etl_stats
 from etl.serializers import (
     RunAcceptedSerializer,
+    RunCompareSerializer,
     RunDetailSerializer,
     RunFilterSerializer,
     RunSerializer,
@@ -97,8 +100,42 @@ class RunDetailView(ApiContract, ReadApiMixin, APIView):
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
 
+class RunCompareView(ApiContract, ReadApiMixin, APIView):
+    """How two finished runs differ: per source its status, counts and durations with their deltas, the coins it
+    sent in one and not the other, how its schema differs; listings moved to another coin in between; the quotes
+    whose price moved most between what each run wrote. `base` and `head` default to the last two finished runs.
+    """
+
+    query_serializer = RunCompareSerializer
+
+    @extend_schema(
+        parameters=[RunCompareSerializer],
+        responses={
+            200: inline_serializer(
+                "RunCompare",
+                {
+                    "base": serializers.DictField(),
+                    "head": serializers.DictField(),
+                    "sources": serializers.DictField(),
+                    "listings_moved": serializers.ListField(child=serializers.DictField()),
+                    "price_moves": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+        },
+    )
+    def get(self, request):
+        params = RunCompareSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            base, head = runs_to_compare(base=params.validated_data.get("base"), head=params.validated_data.get("head"))
+        except NoRunToCompare as exc:
+            raise ValidationError({exc.parameter: [str(exc)]}) from exc
+        return Response(runs_compare(base=base, head=head, top=params.validated_data["top"]))
+
+
 class StatsView(ApiContract, ReadApiMixin, APIView):
-    """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate; totals."""
+    """Per source: last run, last success, last failure, volumes, mean and p95 duration, success rate, schema
+    drift and open anomalies; totals."""
 
     @extend_schema(
         responses=inline_serializer("Stats", {"sources": serializers.DictField(), "totals": serializers.DictField()})

@@ -14,7 +14,8 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.health import BROKER_TIMEOUT_SECONDS
-from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RunStatus, SourceRun, SourceStatus
+from etl.models import ACTIVE_RUN_STATUSES, Anomaly, AnomalyKind, EtlRun, RunStatus, SourceRun, SourceStatus
+from etl.pipeline.drift import drift_changes
 
 _ROW_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
 
@@ -95,13 +96,29 @@ def etl_families() -> Iterator[Metric]:
         "Stage durations of each source's last finished run.",
         labels=["source", "stage"],
     )
-    for source, extract, load in SourceRun.objects.filter(id__in=latest).values_list(
-        "source", "extract_seconds", "load_seconds"
+    drift = GaugeMetricFamily(
+        "kasparro_etl_schema_drift_changes",
+        "Schema changes (fields added, removed, retyped, renamed) in each source's last finished run.",
+        labels=["source"],
+    )
+    for source, extract, load, changes in SourceRun.objects.filter(id__in=latest).values_list(
+        "source", "extract_seconds", "load_seconds", "schema_drift"
     ):
         for stage, seconds in (("extract", extract), ("load", load)):
             if seconds is not None:
                 durations.add_metric([source, stage], seconds)
-    yield durations
+        drift.add_metric([source], drift_changes(changes))
+    yield from (durations, drift)
+
+    flags = GaugeMetricFamily(
+        "kasparro_etl_anomalies_open", "Anomaly flags nobody has marked reviewed.", labels=["source", "kind"]
+    )
+    unreviewed = Anomaly.objects.filter(reviewed_at__isnull=True).order_by().values_list("source", "kind")
+    open_counts = {(source, kind): n for source, kind, n in unreviewed.annotate(n=Count("id"))}
+    for source in settings.ETL_SOURCES:
+        for kind in AnomalyKind:
+            flags.add_metric([source, kind.value], open_counts.get((source, kind.value), 0))
+    yield flags
 
 
 def queue_families() -> Iterator[Metric]:

@@ -94,6 +94,14 @@ class SourceRun(models.Model):
     progress_bytes = models.BigIntegerField(null=True, blank=True)
     progress_bytes_total = models.BigIntegerField(null=True, blank=True)
     progress_at = models.DateTimeField(null=True, blank=True, help_text="When the last batch was committed.")
+    # What the source sent (etl.pipeline.drift.schema_profile): each field's JSON type, null rate and
+    # numeric range; a CSV's fields are its header as read.
+    schema = models.JSONField(null=True, blank=True)
+    # How `schema` differs from the last successful run's: added, removed, retyped, renamed with confidence.
+    schema_drift = models.JSONField(null=True, blank=True)
+    # Unknown headers read as unified fields in this run (legacy CSV), applied or only candidates.
+    field_renames = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True, help_text="What the run did that an operator should know.")
 
     class Meta:
         ordering = ["run_id", "id"]
@@ -206,3 +214,87 @@ class SourceItemHash(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.source_key}"
+
+
+class HeaderMapping(models.Model):
+    """A file header the alias table does not know, read as a unified field: proposed by a run, or confirmed.
+
+    A confirmed mapping is applied without a warning by every later run; a proposed one (a rename found
+    below DRIFT_AUTO_APPLY_CONFIDENCE) waits for an operator to confirm it in the admin.
+    """
+
+    source = models.CharField(max_length=32)
+    header = models.CharField(max_length=200)
+    field = models.CharField(max_length=32, help_text="The unified field it carries.")
+    confidence = models.FloatField(help_text="The rename's confidence when a run found it.")
+    run = models.ForeignKey(EtlRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["source", "header"]
+        constraints = [models.UniqueConstraint(fields=["source", "header", "field"], name="headermap_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.header!r} as {self.field}"
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class AnomalyKind(models.TextChoices):
+    RUN = "run", "Run figure far from the source's recent runs"
+    PRICE_JUMP = "price_jump", "Price move far outside the series' usual moves"
+    PRICE_DISAGREEMENT = "price_disagreement", "Price far from the other sources' at the same moment"
+
+
+class Anomaly(models.Model):
+    """A flag raised by a run: stored when the run loads, never recomputed, never blocking the load."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="anomalies")
+    source = models.CharField(max_length=32)
+    kind = models.CharField(max_length=24, choices=AnomalyKind.choices)
+    metric = models.CharField(max_length=32, help_text="read, rejected_fraction, duration_seconds, price_usd...")
+    value = models.FloatField()
+    baseline = models.FloatField(help_text="The median it is compared with.")
+    score = models.FloatField(help_text="Distance from the baseline in robust deviations (MAD).")
+    detail = models.TextField(blank=True)
+    quote = models.ForeignKey("coins.Quote", on_delete=models.CASCADE, null=True, blank=True, related_name="anomalies")
+    coin = models.ForeignKey("coins.Coin", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "anomalies"
+        indexes = [
+            models.Index(fields=["run", "source"], name="anomaly_run_source_idx"),
+            models.Index(fields=["reviewed_at", "kind"], name="anomaly_review_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.metric} of {self.source} (run {self.run_id})"
+
+    @property
+    def reviewed(self) -> bool:
+        return self.reviewed_at is not None
+
+
+class ListingMove(models.Model):
+    """A listing pointed at another coin (a review or a rematch): what /runs/compare lists between two runs."""
+
+    source = models.CharField(max_length=32)
+    source_id = models.CharField(max_length=200)
+    from_coin = models.CharField(max_length=120, help_text="The coin's slug before.")
+    to_coin = models.CharField(max_length=120, help_text="The coin's slug after.")
+    moved_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["moved_at"], name="listingmove_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.source_id} {self.from_coin} -> {self.to_coin}"

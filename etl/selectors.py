@@ -4,12 +4,13 @@ import math
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from coins.models import Coin, Quote
-from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RejectedRecord, RunStatus, SourceRun, SourceStatus
+from etl.models import ACTIVE_RUN_STATUSES, Anomaly, EtlRun, RejectedRecord, RunStatus, SourceRun, SourceStatus
+from etl.pipeline.drift import drift_changes
 from etl.sources.registry import source_names
 
 
@@ -74,21 +75,33 @@ def etl_runs_list(*, status: str | None = None, trigger: str | None = None) -> Q
 
 
 def etl_run_get(*, run_id: int) -> EtlRun:
-    return EtlRun.objects.prefetch_related("source_runs").get(pk=run_id)
+    return EtlRun.objects.prefetch_related(
+        "source_runs", Prefetch("anomalies", Anomaly.objects.select_related("coin"))
+    ).get(pk=run_id)
 
 
 def etl_stats(*, window: int = 100) -> dict:
-    """Per source: last run, last success and failure, volumes, mean and p95 duration, success rate.
+    """Per source: last run, last success and failure, volumes, mean and p95 duration, success rate, schema drift
+    (changes in its last finished run, runs with any) and open anomalies by kind.
 
-    Durations and rates are over each source's last `window` finished source runs.
+    Durations, rates and drift are over each source's last `window` finished source runs.
     """
     since = timezone.now() - timedelta(hours=24)
+    open_flags: dict[str, dict[str, int]] = {}
+    for source, kind, n in (
+        Anomaly.objects.filter(reviewed_at__isnull=True)
+        .order_by()
+        .values_list("source", "kind")
+        .annotate(n=Count("id"))
+    ):
+        open_flags.setdefault(source, {})[kind] = n
     per_source = {}
     for source in source_names():
         finished = list(
             SourceRun.objects.filter(source=source, finished_at__isnull=False)
             .exclude(status=SourceStatus.NOT_CONFIGURED)
             .select_related("run")
+            .defer("schema")
             .order_by("-id")[:window]
         )
         durations = sorted(r.duration_seconds or 0 for r in finished)
@@ -106,6 +119,11 @@ def etl_stats(*, window: int = 100) -> dict:
             "success_rate": round(sum(r.status == SourceStatus.SUCCEEDED for r in finished) / len(finished), 4)
             if finished
             else None,
+            "schema_drift": {
+                "last_run_changes": drift_changes(finished[0].schema_drift) if finished else 0,
+                "runs_with_drift": sum(1 for r in finished if drift_changes(r.schema_drift)),
+            },
+            "anomalies_open": open_flags.get(source, {}),
         }
     runs = EtlRun.objects.aggregate(
         total=Count("id"),
@@ -122,6 +140,10 @@ def etl_stats(*, window: int = 100) -> dict:
             "quotes": Quote.objects.count(),
             "coins": Coin.objects.count(),
             "rejected_records": RejectedRecord.objects.count(),
+            "anomalies": Anomaly.objects.aggregate(
+                open=Count("id", filter=Q(reviewed_at__isnull=True)),
+                reviewed=Count("id", filter=Q(reviewed_at__isnull=False)),
+            ),
         },
     }
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from core.params import ChoiceParam
-from etl.models import EtlRun, RunStatus, SourceRun, SourceStatus, Trigger
+from etl.models import Anomaly, EtlRun, RunStatus, SourceRun, SourceStatus, Trigger
 from etl.services import UnknownSource, sources_validate
 
 _STAGE_OF = {SourceStatus.EXTRACTING: "extract", SourceStatus.LOADING: "load"}
@@ -50,6 +50,12 @@ class SourceRunSerializer(serializers.ModelSerializer):
     load_seconds = Seconds(read_only=True, allow_null=True)
     loaded = serializers.IntegerField(read_only=True, help_text="Records the load has committed so far.")
     progress = SourceProgressSerializer(source="*", read_only=True)
+    schema_drift = serializers.JSONField(
+        read_only=True,
+        help_text="Against the last successful run: added, removed, retyped, renamed (with confidence, applied "
+        "or not); null with no successful run to compare with.",
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = SourceRun
@@ -74,6 +80,31 @@ class SourceRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "checkpoint_before",
             "checkpoint_after",
+            "schema_drift",
+            "warnings",
+        ]
+        read_only_fields = fields
+
+
+class AnomalySerializer(serializers.ModelSerializer):
+    coin = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    reviewed = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Anomaly
+        fields = [
+            "id",
+            "source",
+            "kind",
+            "metric",
+            "value",
+            "baseline",
+            "score",
+            "detail",
+            "coin",
+            "quote",
+            "reviewed",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -114,9 +145,10 @@ class RunProgressSerializer(serializers.Serializer):
 class RunDetailSerializer(RunSerializer):
     progress = serializers.SerializerMethodField()
     source_runs = SourceRunSerializer(many=True, read_only=True)
+    anomalies = AnomalySerializer(many=True, read_only=True, help_text="What this run flagged; it loaded anyway.")
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "progress", "source_runs"]
+        fields = [*RunSerializer.Meta.fields, "heartbeat_at", "progress", "source_runs", "anomalies"]
         read_only_fields = fields
 
     @extend_schema_field(RunProgressSerializer)
@@ -143,3 +175,15 @@ class RunFilterSerializer(serializers.Serializer):
 
     status = ChoiceParam(choices=RunStatus.choices, help_text="Only runs with this status.")
     trigger = ChoiceParam(choices=Trigger.choices, help_text="Only runs fired this way.")
+
+
+class RunCompareSerializer(serializers.Serializer):
+    """The query parameters of GET /runs/compare."""
+
+    base = serializers.IntegerField(
+        required=False, min_value=1, help_text="A finished run; by default the finished run before `head`."
+    )
+    head = serializers.IntegerField(required=False, min_value=1, help_text="A finished run; by default the newest.")
+    top = serializers.IntegerField(
+        required=False, default=10, min_value=1, max_value=100, help_text="How many of the biggest price moves."
+    )

@@ -182,6 +182,18 @@ ETL_SCHEDULE_CRONTAB = env.str("ETL_SCHEDULE_CRONTAB", default="0 * * * *")
 # POST /run-etl per user.
 ETL_TRIGGER_THROTTLE = env.str("ETL_TRIGGER_THROTTLE", default="10/minute")
 ETL_STALE_AFTER_SECONDS = env.int("ETL_STALE_AFTER_SECONDS", default=2 * 60 * 60)
+# Schema drift: an unknown CSV header matched to a field at least this sure is read as it (with a warning);
+# below, the source fails listing the candidates. API items are profiled on their first DRIFT_SAMPLE_ITEMS.
+DRIFT_AUTO_APPLY_CONFIDENCE = env.float("DRIFT_AUTO_APPLY_CONFIDENCE", default=0.8)
+DRIFT_SAMPLE_ITEMS = env.int("DRIFT_SAMPLE_ITEMS", default=2000)
+# Anomalies: a figure this many robust deviations (MAD) from the median of the source's last
+# ANOMALY_WINDOW_RUNS finished runs is flagged, once at least ANOMALY_MIN_RUNS are there to compare.
+ANOMALY_WINDOW_RUNS = env.int("ANOMALY_WINDOW_RUNS", default=20)
+ANOMALY_MIN_RUNS = env.int("ANOMALY_MIN_RUNS", default=5)
+ANOMALY_SCORE_THRESHOLD = env.float("ANOMALY_SCORE_THRESHOLD", default=6.0)
+# A quote more than this factor away from the median of the other sources' prices for the coin within
+# IDENTITY_PRICE_WINDOW_SECONDS is flagged as a disagreement (1.5: 50% dearer or a third cheaper).
+ANOMALY_DISAGREEMENT_RATIO = env.float("ANOMALY_DISAGREEMENT_RATIO", default=1.5)
 # API sources. Rates are requests per second, shared by every worker process.
 COINPAPRIKA_API_KEY = env.str("COINPAPRIKA_API_KEY", default="")
 COINPAPRIKA_BASE_URL = env.str(

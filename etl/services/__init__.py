@@ -1,5 +1,7 @@
 """The pipeline's writes: runs, the extract and load stages, retention and listing fixes."""
 
+from etl.services.anomalies import anomalies_review
+from etl.services.drift import header_mappings_confirm
 from etl.services.extract import source_extract
 from etl.services.listings import (
     ListingConflict,
@@ -28,10 +30,12 @@ __all__ = [
     "QueueUnavailable",
     "RunNoLongerActive",
     "UnknownSource",
+    "anomalies_review",
     "etl_run_create",
     "etl_run_fail",
     "etl_run_finalize",
     "etl_run_trigger",
+    "header_mappings_confirm",
     "listing_confirm",
     "listing_repoint",
     "listings_rematch",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.logging import logged_with
 from etl.models import Checkpoint, RawRecord, SourceRun, SourceStatus
 from etl.pipeline.upsert import commit_without_flush_wait, raw_records_insert
+from etl.services.drift import ItemProfiler, source_drift_record
 from etl.services.progress import source_extract_progress
 from etl.services.runs import etl_run_heartbeat, etl_run_start
 from etl.sources.errors import SourceError, SourceNotConfigured
@@ -29,6 +30,10 @@ _EXTRACT_OUTCOME = (
     "http_requests",
     "http_retries",
     "http_throttled",
+    "schema",
+    "schema_drift",
+    "field_renames",
+    "warnings",
 )
 
 
@@ -43,7 +48,10 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
         source_run.read = RawRecord.objects.filter(run_id=source_run.run.replay_of_id, source=source).count()
         source_run.status = SourceStatus.EXTRACTED
         source_run.started_at = timezone.now()
-        source_run.save(update_fields=["read", "status", "started_at"])
+        # A replay reads the records as the replayed run did, its renamed headers included.
+        replayed = SourceRun.objects.filter(run_id=source_run.run.replay_of_id, source=source).first()
+        source_run.field_renames = replayed.field_renames if replayed else []
+        source_run.save(update_fields=["read", "status", "started_at", "field_renames"])
         return source_run
     # A crash mid-extract left some raw rows: start this source's extract over.
     RawRecord.objects.filter(run_id=run_id, source=source).delete()
@@ -54,7 +62,7 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     source_run.save(update_fields=["status", "started_at", "checkpoint_before"])
 
     started = time.perf_counter()
-    extraction, read = None, 0
+    extraction, read, profiler = None, 0, ItemProfiler()
     spec = source_spec(source)
     try:
         extraction = spec.extractor().extract({} if source_run.run.full else checkpoint)
@@ -63,6 +71,8 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
             with transaction.atomic():
                 commit_without_flush_wait()
                 raw_records_insert(run_id=run_id, source=source, items=batch)
+                if extraction.seen.schema is None:
+                    profiler.feed(batch)
                 etl_run_heartbeat(run_id=run_id)
                 # Progress hook: /runs/{id}, the admin and a terminal see how far it has got.
                 source_extract_progress(source_run=source_run, records=read + len(batch), size=extraction.size)
@@ -87,6 +97,12 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
         RawRecord.objects.filter(run_id=run_id, source=source).delete()
         source_run.finished_at = timezone.now()
     source_run.status, source_run.error = status, error
+    if status != SourceStatus.NOT_CONFIGURED and extraction is not None:
+        source_drift_record(
+            source_run=source_run,
+            schema=extraction.seen.schema or profiler.profile(),
+            renames=extraction.seen.renames,
+        )
     source_run.extract_seconds = time.perf_counter() - started
     if extraction is not None and extraction.stats is not None:
         stats = extraction.stats

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from coins.caching import data_version_bump
 from coins.models import Coin, MatchRule, Quote, SourceListing
-from etl.models import SourceItemHash
+from etl.models import ListingMove, SourceItemHash
 from etl.pipeline.identity import Decision, Probe, decision_fields, decisions_apply, decisions_make, pool_gather
 
 
@@ -183,6 +183,13 @@ def _moves_apply(moves: list[Move], unmoved: list[tuple[SourceListing, Decision]
 
 def _listing_move(*, listing: SourceListing, coin: Coin) -> None:
     old = listing.coin_id
+    # Kept for /runs/compare: the coin the listing left, by slug (the coin may go below).
+    ListingMove.objects.create(
+        source=listing.source,
+        source_id=listing.source_id,
+        from_coin=Coin.objects.filter(pk=old).values_list("slug", flat=True).first() or "",
+        to_coin=coin.slug,
+    )
     Quote.objects.filter(coin_id=old, source=listing.source).update(coin=coin)
     listing.coin = coin
     SourceListing.objects.filter(pk=listing.pk).update(coin=coin)

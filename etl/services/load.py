@@ -8,6 +8,7 @@ transaction that marks its load done.
 
 import logging
 import time
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +21,7 @@ from etl.models import Checkpoint, RawRecord, RejectedRecord, SourceItemHash, So
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import STAGED_FIELDS, QuoteRecord, StagedRecord
 from etl.pipeline.upsert import STATEMENT_ROWS, commit_without_flush_wait, quotes_upsert
+from etl.services.anomalies import source_anomalies_detect
 from etl.services.progress import source_load_progress
 from etl.services.runs import RunNoLongerActive, etl_run_finalize, etl_run_heartbeat, run_active_lock
 from etl.sources.errors import RecordRejected
@@ -47,6 +49,8 @@ def _source_load(source_run: SourceRun) -> None:
     run_id, name = source_run.run_id, source_run.source
     raw_run_id = source_run.run.replay_of_id or run_id
     spec = source_spec(name)
+    if source_run.field_renames and spec.to_quote_renamed is not None:
+        spec = replace(spec, to_quote=spec.to_quote_renamed(source_run.field_renames))
     SourceRun.objects.filter(pk=source_run.pk).update(status=SourceStatus.LOADING)
     started = time.perf_counter()
     cursor = source_run.load_cursor or 0
@@ -85,6 +89,9 @@ def _source_load(source_run: SourceRun) -> None:
             finished_at=timezone.now(),
         )
     logger.info("loaded %s in run %s", name, run_id)
+    if status == SourceStatus.SUCCEEDED:
+        source_run.refresh_from_db()
+        source_anomalies_detect(source_run=source_run)
 
 
 def _batch_load(

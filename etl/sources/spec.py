@@ -6,7 +6,7 @@ its items and, for the APIs, the HTTP figures of that extraction.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from etl.pipeline.records import QuoteRecord, RawItem
@@ -21,17 +21,34 @@ class ReadSize:
     total: int | None = None
 
 
+@dataclass
+class SchemaSeen:
+    """What a source that reads its own schema (a file's header) found; the APIs' is profiled from their items."""
+
+    schema: dict | None = None
+    # Unknown headers read as unified fields, applied or only candidates (etl.sources.legacy_csv.HeaderRename).
+    renames: list[dict] = field(default_factory=list)
+
+
 class Extraction:
     """A source's raw items; once iterated to the end, `checkpoint` holds the state to commit.
 
-    `size`, where the source knows it, says how far the iteration has got.
+    `size`, where the source knows it, says how far the iteration has got; `seen`, what schema it read.
     """
 
-    def __init__(self, items: Iterator[RawItem], *, stats: HttpStats | None = None, size: ReadSize | None = None):
+    def __init__(
+        self,
+        items: Iterator[RawItem],
+        *,
+        stats: HttpStats | None = None,
+        size: ReadSize | None = None,
+        seen: SchemaSeen | None = None,
+    ):
         self._items = items
         self.checkpoint: dict | None = None
         self.stats = stats
         self.size = size
+        self.seen = seen or SchemaSeen()
 
     def __iter__(self) -> Iterator[RawItem]:
         self.checkpoint = yield from self._items
@@ -53,3 +70,5 @@ class SourceSpec:
     to_quote: Callable[[str], QuoteRecord]
     # The I/O side, configured from settings; may raise SourceNotConfigured.
     extractor: Callable[[], Extractor]
+    # `to_quote` reading a run's renamed fields (SourceRun.field_renames) too; None: a source never renames.
+    to_quote_renamed: Callable[[list[dict]], Callable[[str], QuoteRecord]] | None = None

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core import metrics
 from core.logging import ContextFilter, JsonFormatter, log_context
 from etl.models import EtlRun, SourceRun, Trigger
+from etl.pipeline.drift import drift_changes
 from etl.services import etl_run_create
 from etl.tasks import extract_source_task
 from tests.factories import ROOT, run_etl, side_redis_url, write_csv
@@ -111,6 +112,10 @@ def test_etl_figures_equal_the_database(client, csv_path):
     assert value(samples, "kasparro_source_http_requests_total", source="legacy_csv") == 0
     assert 0 <= value(samples, "kasparro_etl_source_last_success_age_seconds", source="legacy_csv") < 60
     assert ("kasparro_etl_source_duration_seconds", ("source", "legacy_csv"), ("stage", "extract")) in samples
+    # The second file lacks three of the first's columns: its run's drift.
+    last_drift = SourceRun.objects.filter(source="legacy_csv").latest("id").schema_drift
+    assert value(samples, "kasparro_etl_schema_drift_changes", source="legacy_csv") == drift_changes(last_drift) == 3
+    assert value(samples, "kasparro_etl_anomalies_open", source="legacy_csv", kind="price_jump") == 0
     assert value(samples, "kasparro_etl_last_run_duration_seconds") >= 0
     assert ("kasparro_celery_queue_depth", ("queue", "kasparro")) in samples
     assert all(

@@ -184,6 +184,14 @@ def test_two_fetches_are_identical_until_ticked(server):
     assert paprika(server).json()[0]["last_updated"] == "2025-07-01T01:00:00Z"
 
 
+def test_the_moment_moves_on_over_http(server):
+    before = coincap(server).json()["timestamp"]
+    answer = requests.post(f"{server.url}/_control/tick", json={"minutes": 90}, timeout=FAST)
+    assert answer.json() == {"as_of": "2025-07-01T01:30:00+00:00"}
+    assert coincap(server).json()["timestamp"] == before + 90 * 60_000
+    assert requests.post(f"{server.url}/_control/tick", json={"minutes": "soon"}, timeout=FAST).status_code == 400
+
+
 def test_advance_moves_the_moment_on_every_request():
     with SourceServer(port=0, coins=3, seed=1, advance=True) as server:
         stamps = [coincap(server).json()["timestamp"] for _ in range(3)]

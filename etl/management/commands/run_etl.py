@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from etl.models import RunStatus, SourceRun, SourceStatus, Trigger
+from etl.models import Anomaly, RunStatus, SourceRun, SourceStatus, Trigger
+from etl.pipeline.drift import drift_changes, drift_summary
 from etl.services import (
     Progress,
     QueueUnavailable,
@@ -94,6 +95,15 @@ class Command(BaseCommand):
         width = max(len(part.source) for part in parts)
         for part in parts:
             self.stdout.write(outcome_line(part, width=width))
+        # The run's warnings, drift and flags once at the end: the services' own log lines are quiet here.
+        for part in parts:
+            if drift_changes(part.schema_drift):
+                self.stdout.write(f"  {part.source}: schema drift: {drift_summary(part.schema_drift)}")
+            for warning in part.warnings:
+                self.stdout.write(f"  {part.source}: warning: {warning}")
+        for flag in Anomaly.objects.filter(run=run).order_by("id"):
+            figures = f"{flag.metric} {flag.value:g} (baseline {flag.baseline:g}, score {flag.score:g})"
+            self.stdout.write(f"  {flag.source}: anomaly {flag.kind}: {figures} {flag.detail}".rstrip())
         ended = f"run {run.pk} {run.status} in {time.perf_counter() - started:.1f} s"
         if run.status == RunStatus.FAILED:
             raise CommandError(ended, returncode=EXIT_FAILED)

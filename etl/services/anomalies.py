@@ -1,0 +1,201 @@
+"""Anomalies, flagged as a source's load ends and stored: run figures far from the source's recent runs,
+and quotes whose price jumped or disagrees with the other sources. A flag never blocks the load: the data
+is kept and the flag says why to look. (etl.pipeline.anomalies scores; this reads the history and stores.)
+"""
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from coins.caching import data_version_bump
+from coins.models import Coin, Quote
+from etl.models import Anomaly, AnomalyKind, SourceRun, SourceStatus
+from etl.pipeline.anomalies import disagreement, price_jumps, run_figure_score
+from etl.sources.registry import source_spec
+
+logger = logging.getLogger(__name__)
+
+# A price's history is read this far back at most: the check's cost stays bounded however long the history
+# grows (hourly runs have 168 earlier quotes here, 20 are used; a source read less than weekly is not checked).
+PRICE_HISTORY = timedelta(days=7)
+
+
+def source_anomalies_detect(*, source_run: SourceRun) -> list[Anomaly]:
+    """Flag what is unusual in one source's part of a run, store the flags and log them in one WARNING line.
+
+    Never raises: a check that fails is logged and the load it followed stands.
+    """
+    try:
+        with transaction.atomic():
+            flags = _run_flags(source_run) + _price_flags(source_run)
+            Anomaly.objects.bulk_create(flags, batch_size=1000)
+            if any(flag.quote_id for flag in flags):
+                transaction.on_commit(data_version_bump)  # /coins/{slug} shows a quote's flags: not a cached page
+    except Exception:
+        logger.exception("anomaly checks of %s in run %s failed; the load stands", source_run.source, source_run.run_id)
+        return []
+    if flags:
+        logger.warning(
+            "anomalies in %s, run %s: %s", source_run.source, source_run.run_id, "; ".join(_brief(f) for f in flags[:5])
+        )
+    return flags
+
+
+def _brief(flag: Anomaly) -> str:
+    return f"{flag.metric} {flag.value:g} against {flag.baseline:g} (score {flag.score:g})" + (
+        f" {flag.detail}" if flag.detail else ""
+    )
+
+
+def run_figures(source_run: SourceRun, *, snapshot: bool) -> dict[str, float]:
+    """The figures of a run that are scored. A file's read count is what was appended since, so not a figure."""
+    figures = {
+        "rejected_fraction": source_run.rejected / source_run.read if source_run.read else 0.0,
+        "duration_seconds": source_run.duration_seconds or 0.0,
+        "http_retries": float(source_run.http_retries),
+    }
+    if snapshot:
+        figures["read"] = float(source_run.read)
+    return figures
+
+
+def _run_flags(source_run: SourceRun) -> list[Anomaly]:
+    snapshot = source_spec(source_run.source).snapshot
+    history = list(
+        SourceRun.objects.filter(source=source_run.source, status=SourceStatus.SUCCEEDED, id__lt=source_run.pk)
+        .exclude(run__replay_of__isnull=False)
+        .defer("schema", "schema_drift")
+        .order_by("-id")[: settings.ANOMALY_WINDOW_RUNS]
+    )
+    past = [run_figures(r, snapshot=snapshot) for r in history]
+    flags = []
+    for metric, value in run_figures(source_run, snapshot=snapshot).items():
+        scored = run_figure_score(
+            metric=metric,
+            value=value,
+            history=[figures[metric] for figures in past],
+            min_history=settings.ANOMALY_MIN_RUNS,
+            threshold=settings.ANOMALY_SCORE_THRESHOLD,
+        )
+        if scored is not None:
+            flags.append(
+                Anomaly(
+                    run_id=source_run.run_id,
+                    source=source_run.source,
+                    kind=AnomalyKind.RUN,
+                    metric=metric,
+                    value=scored.value,
+                    baseline=scored.baseline,
+                    score=scored.score,
+                    detail=f"over the last {len(past)} successful runs",
+                )
+            )
+    return flags
+
+
+def _price_flags(source_run: SourceRun) -> list[Anomaly]:
+    written = list(
+        Quote.objects.filter(run_id=source_run.run_id, source=source_run.source).values_list(
+            "id", "coin_id", "as_of", "price_usd"
+        )
+    )
+    if not written:
+        return []
+    coins = {coin_id for _, coin_id, _, _ in written}
+    earliest, latest = min(q[2] for q in written), max(q[2] for q in written)
+    flags = _jumps(source_run, written, coins, earliest) + _disagreements(source_run, written, coins, earliest, latest)
+    slugs = dict(Coin.objects.filter(pk__in={f.coin_id for f in flags}).values_list("pk", "slug"))
+    for flag in flags:
+        flag.detail = f"{slugs.get(flag.coin_id, flag.coin_id)}: {flag.detail}"
+    return flags
+
+
+def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earliest) -> list[Anomaly]:
+    window = settings.ANOMALY_WINDOW_RUNS
+    same = Quote.objects.filter(source=source_run.source, coin_id__in=coins)
+    before = (
+        same.filter(as_of__lt=earliest, as_of__gte=earliest - PRICE_HISTORY)
+        .annotate(newest=Window(RowNumber(), partition_by=[F("coin_id")], order_by=F("as_of").desc()))
+        .filter(newest__lte=window + 1)
+    )
+    series = defaultdict(list)
+    for row in [
+        *before.values_list("id", "coin_id", "as_of", "price_usd"),
+        *same.filter(as_of__gte=earliest).values_list("id", "coin_id", "as_of", "price_usd"),
+    ]:
+        series[row[1]].append(row)
+    mine = {q[0] for q in written}
+    flags = []
+    for coin_id, rows in series.items():
+        rows.sort(key=lambda row: row[2])
+        prices = [float(row[3]) for row in rows]
+        first_mine = next(i for i, row in enumerate(rows) if row[0] in mine)
+        for index, scored in price_jumps(
+            prices=prices,
+            check_from=first_mine,
+            window=window,
+            min_history=settings.ANOMALY_MIN_RUNS,
+            threshold=settings.ANOMALY_SCORE_THRESHOLD,
+        ):
+            quote_id, _, as_of, price = rows[index]
+            if quote_id not in mine:
+                continue
+            flags.append(
+                Anomaly(
+                    run_id=source_run.run_id,
+                    source=source_run.source,
+                    kind=AnomalyKind.PRICE_JUMP,
+                    metric="price_move",
+                    value=scored.value,
+                    baseline=scored.baseline,
+                    score=scored.score,
+                    quote_id=quote_id,
+                    coin_id=coin_id,
+                    detail=f"{rows[index - 1][3]:f} then {price:f} at {as_of:%Y-%m-%dT%H:%M:%SZ}",
+                )
+            )
+    return flags
+
+
+def _disagreements(source_run: SourceRun, written: list[tuple], coins: set[int], earliest, latest) -> list[Anomaly]:
+    near = timedelta(seconds=settings.IDENTITY_PRICE_WINDOW_SECONDS)
+    others = defaultdict(lambda: defaultdict(list))
+    for coin_id, source, as_of, price in (
+        Quote.objects.filter(coin_id__in=coins, as_of__gte=earliest - near, as_of__lte=latest + near)
+        .exclude(source=source_run.source)
+        .values_list("coin_id", "source", "as_of", "price_usd")
+    ):
+        others[coin_id][source].append((as_of, float(price)))
+    flags = []
+    for quote_id, coin_id, as_of, price in written:
+        # Each other source's quote nearest in time, within the window: one voice per source.
+        nearest = [min(quotes, key=lambda q: abs(q[0] - as_of)) for quotes in others.get(coin_id, {}).values()]
+        prices = [p for moment, p in nearest if abs(moment - as_of) <= near]
+        scored = disagreement(price=float(price), others=prices, ratio=settings.ANOMALY_DISAGREEMENT_RATIO)
+        if scored is not None:
+            flags.append(
+                Anomaly(
+                    run_id=source_run.run_id,
+                    source=source_run.source,
+                    kind=AnomalyKind.PRICE_DISAGREEMENT,
+                    metric="price_usd",
+                    value=scored.value,
+                    baseline=scored.baseline,
+                    score=scored.score,
+                    quote_id=quote_id,
+                    coin_id=coin_id,
+                    detail=f"{price:f} against the median {scored.baseline:g} of {len(prices)} other source(s)",
+                )
+            )
+    return flags
+
+
+def anomalies_review(*, anomalies: QuerySet[Anomaly], user: str) -> int:
+    """Mark flags as looked at: they leave the open counts of /stats and the metric."""
+    return anomalies.filter(reviewed_at__isnull=True).update(reviewed_at=timezone.now(), reviewed_by=user)
