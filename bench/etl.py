@@ -34,6 +34,7 @@ TARGET_UPSERT_VS_FLOOR = 1.5
 TARGET_RERUN_FRACTION = 0.25
 TARGET_PEAK_MB = 300
 TARGET_CONSENSUS_SHARE = 0.10
+TARGET_BIG_CSV_SECONDS = 40
 
 
 def main() -> None:
@@ -184,7 +185,7 @@ def _timed_run() -> dict:
         return dataclasses.replace(spec, to_quote=stages.timed("normalize", to_quote))
 
     written_before = _quote_rows_written()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run, _ = services.etl_run_create(trigger=Trigger.CLI)
     extract = {}
     for name in run.sources:
@@ -201,7 +202,7 @@ def _timed_run() -> dict:
         t0 = time.perf_counter()
         run = services.run_normalize_and_upsert(run_id=run.pk)
         load = time.perf_counter() - t0
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu
     per_source = {
         sr.source: {
             "status": sr.status,
@@ -221,6 +222,9 @@ def _timed_run() -> dict:
         "seconds": round(total, 3),
         "read": read,
         "quotes_per_second": round(read / total) if total else None,
+        # This process's CPU time (the pipeline's Python; PostgreSQL's time is not in it): steadier than seconds.
+        "cpu_seconds": round(cpu, 3),
+        "cpu_us_per_quote": round(cpu / read * 1e6, 1) if read else None,
         "extract_seconds": round(sum(extract.values()), 3),
         "load_seconds": round(load, 3),
         "stages": {name: round(value, 3) for name, value in stages.seconds.items()},
@@ -281,7 +285,7 @@ def _change_one_percent(*, port: int, coins: int, csv_path: Path) -> int:
     lines = csv_path.read_text().splitlines()
     rng = random.Random(3)
     picked = rng.sample(range(1, len(lines)), max(1, (len(lines) - 1) // 100))
-    price = next(csv.reader([lines[0]])).index("Price")  # the demo CSV's layout names its columns
+    price = next(csv.reader([lines[0]])).index("Price")  # the generator's column order is its own
     for index in picked:
         row = next(csv.reader([lines[index]]))
         row[price] = str(round(float(row[price]) * 1.01 + 1e-9, 12))
@@ -343,6 +347,11 @@ def _report(args, first, floor, unchanged, changed, changed_expected, memory) ->
     if memory:
         checks[f"peak memory < {TARGET_PEAK_MB} MB"] = all(m["peak_mb"] < TARGET_PEAK_MB for m in memory)
         checks["memory does not grow with the file"] = memory[-1]["peak_mb"] <= memory[0]["peak_mb"] * 1.25
+        checks[f"a {memory[-1]['rows']:,}-row CSV in <= {TARGET_BIG_CSV_SECONDS} s"] = (
+            memory[-1]["seconds"] <= TARGET_BIG_CSV_SECONDS
+        )
+    # Issue 14 asks for one run shared by two worker processes; the stages still run one after another.
+    checks["run time with 1 and 2 workers (not measured: one process runs every stage)"] = False
     return {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "sizes": {"coins_per_api_source": args.coins, "csv_rows": args.csv_rows, "memory_rows": args.memory_rows},
@@ -361,6 +370,7 @@ def _print(report: dict) -> None:
     first, floor = report["first_run"], report["floor"]
     rows = [
         ("first run", f"{first['seconds']:.2f} s", f"{first['read']} quotes, {first['quotes_per_second']}/s"),
+        ("  CPU of the pipeline's process", f"{first['cpu_seconds']:.2f} s", f"{first['cpu_us_per_quote']} µs a quote"),
         ("  extract", f"{first['extract_seconds']:.2f} s", f"{round(first['read'] / first['extract_seconds'])}/s"),
     ]
     for stage, seconds in first["stages"].items():

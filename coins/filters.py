@@ -5,6 +5,7 @@ from django.utils.functional import lazy
 from coins.keys import symbol_key
 from coins.models import Quote
 from coins.sources import source_choices, source_names
+from core.filtering import FormCachedFilterSet
 from core.values import datetime_checked, decimal_checked
 
 
@@ -56,7 +57,7 @@ class QuoteFilterForm(forms.Form):
         return cleaned
 
 
-class QuoteFilter(django_filters.FilterSet):
+class QuoteFilter(FormCachedFilterSet):
     symbol = django_filters.CharFilter(method="filter_symbol", help_text="Ticker symbol, any case (BTC, 0xbtc).")
     coin = django_filters.CharFilter(field_name="coin__slug", help_text="Canonical coin slug (bitcoin).")
     source = django_filters.ChoiceFilter(

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from celery import current_app
 from django.conf import settings
@@ -12,7 +13,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.redis import redis_client
+
 BROKER_TIMEOUT_SECONDS = 2
+_REDIS_SCHEMES = frozenset({"redis", "rediss"})
 
 
 def _describe(exc: Exception) -> str:
@@ -31,12 +35,22 @@ def database_check() -> dict:
 
 
 def broker_check(*, url: str | None = None) -> dict:
-    """Connect to the broker (Celery's configured one unless `url` is given) within a short timeout."""
+    """Reach the broker (CELERY_BROKER_URL unless `url` is given) within a short timeout.
+
+    A Redis broker is asked for a PING over the process's pooled connection: a new broker
+    connection for every /health cost more than the rest of the report. Other brokers
+    (the filesystem transport, AMQP) are connected to afresh.
+    """
+    url = url or settings.CELERY_BROKER_URL
     started = time.perf_counter()
     try:
-        with current_app.connection_for_write(url) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
-            transport = conn.transport_cls
+        if urlsplit(url).scheme in _REDIS_SCHEMES:
+            redis_client(url=url, fail_fast_seconds=BROKER_TIMEOUT_SECONDS).ping()
+            transport = "redis"
+        else:
+            with current_app.connection_for_write(url) as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS)
+                transport = conn.transport_cls
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return {"ok": False, "error": _describe(exc)}
     return {"ok": True, "transport": transport, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -1,13 +1,16 @@
 """GET /metrics in the Prometheus text format: HTTP traffic here, the pipeline's figures from etl.metrics.
 
 Several gunicorn workers answer requests and any one of them may answer the
-scrape, so nothing here is kept in a process's memory:
+scrape, so what a scrape reads is kept where every process sees it:
 
-- HTTP requests and their latency are added, per request, to a store every
-  web process shares: a Redis hash (`kasparro:metrics:http`, one MULTI/EXEC
-  round trip) when REDIS_URL is set, else a SQLite file of their own
-  (METRICS_SQLITE_PATH; WAL, one short write transaction that never waits on
-  the ETL's writes to the main database). prometheus_client's multiprocess
+- HTTP requests and their latency are added up in the process and, about once a
+  second (a thread of each process), at its exit and before it answers a scrape,
+  added to a store every web process shares: a Redis hash
+  (`kasparro:metrics:http`, one MULTI/EXEC round trip) when REDIS_URL is set,
+  else a SQLite file of their own (METRICS_SQLITE_PATH; WAL, one short write
+  transaction that never waits on the ETL's writes to the main database). One
+  round trip a second instead of one a request; a scrape may miss the last
+  second of another process's requests. prometheus_client's multiprocess
   mode would do too, but it needs its directory wiped before the workers start
   and gunicorn hooks; these stores need neither, and their counters survive a
   restart. A store that fails is left alone for a while and requests go
@@ -20,6 +23,7 @@ Per-process collectors (process_*, python_*) are left out: with several
 workers they would describe whichever worker answered.
 """
 
+import atexit
 import logging
 import os
 import sqlite3
@@ -111,20 +115,61 @@ def _http_store() -> _RedisStore | _SqliteStore:
 _store_paused_until = 0.0
 
 
+class _Pending:
+    """This process's counts not yet in the store, and the thread that takes them there."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fields: defaultdict[str, float] = defaultdict(int)
+        self.pid: int | None = None
+
+    def add(self, fields: dict[str, float]) -> None:
+        with self.lock:
+            if self.pid != os.getpid():
+                # A forked child starts with its parent's counts, which are the parent's to add.
+                self.fields.clear()
+                self.pid = os.getpid()
+                threading.Thread(target=_flush_every, name="http-metrics", daemon=True).start()
+            for field, amount in fields.items():
+                self.fields[field] += amount
+
+    def take(self) -> dict[str, float]:
+        with self.lock:
+            fields, self.fields = self.fields, defaultdict(int)
+        return fields
+
+
+_pending = _Pending()
+_FLUSH_SECONDS = 1.0
+
+
+def _flush_every() -> None:
+    while True:
+        time.sleep(_FLUSH_SECONDS)
+        http_metrics_flush()
+
+
 def http_request_record(*, request: HttpRequest, status: int, seconds: float) -> None:
     """Count one answered request under its route name (not its path, which has no bound), method and status."""
-    global _store_paused_until
-    if time.monotonic() < _store_paused_until:
-        return
     match = request.resolver_match
     view = match.view_name if match else "unmatched"
     method = request.method if request.method in _METHODS else "other"
     bucket = next((le for le in LATENCY_BUCKETS if seconds <= float(le)), "+Inf")
-    fields = {
-        f"requests\t{view}\t{method}\t{status}": 1,
-        f"bucket\t{view}\t{method}\t{bucket}": 1,
-        f"seconds\t{view}\t{method}": seconds,
-    }
+    _pending.add(
+        {
+            f"requests\t{view}\t{method}\t{status}": 1,
+            f"bucket\t{view}\t{method}\t{bucket}": 1,
+            f"seconds\t{view}\t{method}": seconds,
+        }
+    )
+
+
+def http_metrics_flush() -> None:
+    """Add this process's pending counts to the shared store; while the store is failing they are dropped."""
+    global _store_paused_until
+    fields = _pending.take()
+    if not fields or time.monotonic() < _store_paused_until:
+        return
     try:
         _http_store().add(fields=fields)
     except _STORE_ERRORS:
@@ -132,6 +177,9 @@ def http_request_record(*, request: HttpRequest, status: int, seconds: float) ->
         logger.warning(
             "HTTP metrics store failed; not counting requests for %.0f s", _STORE_PAUSE_SECONDS, exc_info=True
         )
+
+
+atexit.register(http_metrics_flush)
 
 
 def http_families() -> Iterator[Metric]:
@@ -193,6 +241,7 @@ def metrics_view_build(*, parts: dict[str, Callable[[], Iterator[Metric]]]) -> C
     @require_safe
     def metrics_view(request: HttpRequest) -> HttpResponse:
         """The Prometheus exposition (OpenMetrics when the scraper asks for it); no authentication, like /health."""
+        http_metrics_flush()  # this process's own requests, up to the one before this scrape
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return HttpResponse(encoder(registry), content_type=content_type)
 

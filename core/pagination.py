@@ -42,6 +42,8 @@ class KeysetPagination(BasePagination):
     max_page_size = 1000
     ordering_fields = ("as_of", "price_usd")
     default_ordering = "-as_of"
+    # What the links are built from: a page of `values()` rows must hold these.
+    key_fields = ("id", *ordering_fields)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -149,12 +151,13 @@ class KeysetPagination(BasePagination):
         return cursor
 
     def _link(self, direction: str, row) -> str:
-        value = getattr(row, self.field)
+        # A row is a model instance, or a dict of `values()` that holds `key_fields`.
+        value, pk = (row[self.field], row["id"]) if isinstance(row, dict) else (getattr(row, self.field), row.pk)
         token = {
             "o": self.ordering,
             "d": direction,
             "v": value.isoformat() if hasattr(value, "isoformat") else str(value),
-            "id": row.pk,
+            "id": pk,
         }
         encoded = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
         url = remove_query_param(self.request.build_absolute_uri(), "cursor")

@@ -4,6 +4,7 @@ import uuid
 import pytest
 import redis
 
+from core.metrics import http_metrics_flush
 from tests.factories import suite_redis_urls
 
 
@@ -98,6 +99,8 @@ def _redis_left_as_found():
         with contextlib.suppress(redis.ConnectionError):  # no Redis here: nothing to leave behind
             found[url] = set(redis.Redis.from_url(url).scan_iter(count=1000))
     yield
+    # This process's HTTP metric counts would otherwise reach Redis at its exit, after the clean-up.
+    http_metrics_flush()
     for url, keys in found.items():
         client = redis.Redis.from_url(url)
         left = [key for key in client.scan_iter(count=1000) if key not in keys]

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from etl.pipeline.records import UNSTORABLE
@@ -46,12 +47,30 @@ def json_dumps_exact(value: Any) -> str:
 
     json.dumps cannot write a Decimal as a number; the API sources parse floats
     as Decimal so that nothing is rounded between the wire and the database.
+    orjson writes the text ten times faster, and exactly as below whenever its
+    output is ASCII; text with other characters (which json.dumps escapes in keys
+    and around a lone surrogate) is written the slow way, so the stored text, and
+    the hash that skips an unchanged item, never depend on the path.
     """
+    try:
+        text = orjson.dumps(value, default=_decimal_fragment).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer past 64 bits
+        return _json_dumps_exact(value)
+    return text if text.isascii() else _json_dumps_exact(value)
+
+
+def _decimal_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _json_dumps_exact(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{json_dumps_exact(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_json_dumps_exact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(json_dumps_exact(v) for v in value) + "]"
+        return "[" + ",".join(_json_dumps_exact(v) for v in value) + "]"
     # Readable text, but a lone surrogate escaped: UTF-8 cannot encode it, so the raw row could not be staged.
     return json.dumps(value, ensure_ascii=isinstance(value, str) and UNSTORABLE.search(value) is not None)

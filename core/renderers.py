@@ -1,0 +1,33 @@
+"""JSON bodies by orjson, byte for byte what DRF's JSONRenderer writes.
+
+DRF's renderer runs the stdlib encoder, in Python for every dict it meets; orjson
+does the same work in native code, several times faster on a page of quotes.
+What orjson would write differently goes through DRF's own path instead: an
+indented body (the browsable API's, `; indent=`), a number orjson refuses
+(an integer past 64 bits), and a float with a negative exponent (1e-07, which
+orjson spells 1e-7). Types orjson does not know, and datetimes, go through DRF's
+encoder, as they would in DRF.
+"""
+
+import orjson
+from rest_framework.renderers import JSONRenderer
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_LINE_SEPARATORS = ("\u2028".encode(), "\u2029".encode())
+
+
+class FastJSONRenderer(JSONRenderer):
+    """JSONRenderer's output (compact, UTF-8), rendered by orjson where that gives the same bytes."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None or not self.compact or self.ensure_ascii:
+            return super().render(data, accepted_media_type, renderer_context)
+        if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            body = orjson.dumps(data, default=self.encoder_class().default, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            return super().render(data, accepted_media_type, renderer_context)
+        if b"e-" in body or any(separator in body for separator in _LINE_SEPARATORS):
+            return super().render(data, accepted_media_type, renderer_context)
+        return body
