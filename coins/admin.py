@@ -15,7 +15,7 @@ from coins.history import CONSENSUS_SERIES, coin_history_end, coin_price_history
 from coins.keys import name_key, symbol_key
 from coins.models import Coin, Disagreement, Quote, SourceListing
 from coins.selectors import coin_disagreement_starts, coins_with_latest_quote, disagreements_list
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 def percent_change(value: Decimal | None) -> str:
@@ -29,17 +29,10 @@ def percent_change(value: Decimal | None) -> str:
     )
 
 
-class ListingInline(admin.TabularInline):
+class ListingInline(ReadOnlyInline):
     model = SourceListing
     fk_name = "coin"
     fields = ["source", "source_id", "symbol", "name", "match_rule", "confidence", "runner_up", "reviewed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 CHART_DAYS = (7, 30)

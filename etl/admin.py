@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from coins.models import ListingToReview, SourceListing
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from etl.models import (
     ACTIVE_RUN_STATUSES,
     Anomaly,
@@ -52,7 +52,7 @@ def drift_shown(obj: SourceRun) -> str:
     return "; ".join(parts + list(obj.warnings)) or "-"
 
 
-class SourceRunInline(admin.TabularInline):
+class SourceRunInline(ReadOnlyInline):
     model = SourceRun
     verbose_name_plural = "Sources"
     fields = [
@@ -69,14 +69,9 @@ class SourceRunInline(admin.TabularInline):
         "drift",
         "error",
     ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+    show_change_link = False
     # Each row is its source; the caption Django writes above it ("legacy_csv in run 5") is hidden
     # by the run page's template (admin/etl/etlrun/change_form.html).
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Progress")
     def progress(self, obj: SourceRun) -> str:
@@ -99,17 +94,10 @@ class SourceRunInline(admin.TabularInline):
         return seconds(obj.load_seconds)
 
 
-class AnomalyInline(admin.TabularInline):
+class AnomalyInline(ReadOnlyInline):
     model = Anomaly
     verbose_name_plural = "Anomalies (flags; the run loaded anyway)"
     fields = ["source", "kind", "metric", "value", "baseline", "score", "detail", "reviewed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(EtlRun)
