@@ -7,7 +7,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 
 export PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test test-fast lint lint-code lint-delivery install migrate clean up down logs  bench-etl image-smoke
+.PHONY: run test test-fast browser lint lint-code lint-delivery install migrate clean up down logs  bench-etl image-smoke
 
 $(BIN)/python:
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -31,8 +31,17 @@ run: install
 	bin/entrypoint etl --queue
 	exec $(BIN)/python bin/run-stack start -f Procfile --port $${PORT:-8000}
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's Chromium (Playwright comes pinned in requirements-dev.txt; it never downloads
+# a browser): installed here when missing, on a fresh machine as in CI.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "chromium is missing: installing Debian's package" >&2; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
 
 # Everything but the tests marked slow (real workers, gunicorn, make run): for the edit-test loop.
 test-fast: install

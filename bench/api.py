@@ -44,6 +44,9 @@ DEEP_PAGES = 5000
 # The newest quote's moment in the generated data: fixed, so a reused load is the same load.
 NEWEST = datetime(2025, 6, 1, tzinfo=UTC)
 SOURCES = ("coinpaprika", "coincap", "legacy_csv")
+# The coin the history scenarios read: a year of hourly quotes from every source (bench/README.md).
+HISTORY_SLUG = "bench-history"
+HISTORY_DAYS = 366
 # Coins share symbols the way real ones do: the first (coins - SYMBOLS) symbols name two coins.
 SYMBOLS = 8000
 SERVER_ENV = {
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     with _cursor(args.database_url) as cursor:
         if not args.skip_load:
             data_load(cursor, coins=args.coins, timestamps=args.timestamps)
+        history_coin_load(cursor)
         scenarios, quotes = scenarios_build(cursor)
         for scenario in scenarios:
             scenario.update(request_capture(scenario))
@@ -259,13 +263,7 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
     secondary = cursor.fetchall()
     for name, _ in secondary:
         cursor.execute(f'DROP INDEX "{name}"')
-    cursor.execute(
-        'INSERT INTO etl_etlrun (status, trigger, sources, "full", requested_by, error, created_at,'
-        " started_at, finished_at, heartbeat_at)"
-        " VALUES ('succeeded', 'cli', %s, false, 'bench', '', now(), now(), now(), now()) RETURNING id",
-        [json.dumps(SOURCES)],
-    )
-    run_id = cursor.fetchone()[0]
+    run_id = _run_insert(cursor)
     cursor.execute("SELECT setseed(0.42)")
     cursor.execute(
         "INSERT INTO coins_coin (slug, symbol, symbol_key, name, name_key, rank, provisional, created_at, updated_at)"
@@ -304,6 +302,17 @@ def _data_insert(cursor, *, coins: int, timestamps: int) -> None:
         cursor.execute(definition)
 
 
+def _run_insert(cursor) -> int:
+    """A succeeded run for the loaded quotes to name."""
+    cursor.execute(
+        'INSERT INTO etl_etlrun (status, trigger, sources, "full", requested_by, error, created_at,'
+        " started_at, finished_at, heartbeat_at)"
+        " VALUES ('succeeded', 'cli', %s, false, 'bench', '', now(), now(), now(), now()) RETURNING id",
+        [json.dumps(SOURCES)],
+    )
+    return cursor.fetchone()[0]
+
+
 def scenarios_build(cursor) -> tuple[list[dict], int]:
     """The endpoints to load, with parameters taken from the data (the deep cursor built with one query),
     and the number of quotes."""
@@ -336,8 +345,57 @@ def scenarios_build(cursor) -> tuple[list[dict], int]:
         {"name": "data_1_row", "path": "/data?page_size=1", "note": "what the stack costs before any row"},
         {"name": "coins", "path": "/coins"},
         {"name": "coin_detail", "path": f"/coins/{slug}"},
+        {
+            "name": "history_1h_7d",
+            "path": f"/coins/{HISTORY_SLUG}/history?"
+            + urlencode({"interval": "1h", "from": _iso(NEWEST - timedelta(days=7)), "to": _iso(NEWEST)}),
+            "note": "3 sources + consensus, 168 candles each, uncached",
+        },
+        {
+            "name": "history_1d_1y",
+            "path": f"/coins/{HISTORY_SLUG}/history?"
+            + urlencode({"interval": "1d", "from": _iso(NEWEST - timedelta(days=365)), "to": _iso(NEWEST)}),
+            "note": "3 sources + consensus over 26,280 hourly quotes, 365 candles each, uncached",
+        },
         {"name": "health", "path": "/health"},
     ], total
+
+
+def history_coin_load(cursor) -> None:
+    """One more coin, quoted hourly by every source for HISTORY_DAYS days up to NEWEST, with its consensus
+    computed as a run computes it: the history scenarios' coin, on top of the load (once)."""
+    from coins.consensus import consensus_refresh
+
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM coins_coin WHERE slug = %s)", [HISTORY_SLUG])
+    if cursor.fetchone()[0]:
+        return
+    started = time.perf_counter()
+    # One transaction: a load cut short leaves no coin without its quotes behind.
+    cursor.connection.autocommit = False
+    cursor.execute(
+        "INSERT INTO coins_coin (slug, symbol, symbol_key, name, name_key, provisional, created_at, updated_at)"
+        " VALUES (%s, 'HIST', 'hist', 'History Coin', 'historycoin', false, now(), now()) RETURNING id",
+        [HISTORY_SLUG],
+    )
+    coin_id = cursor.fetchone()[0]
+    run_id = _run_insert(cursor)
+    # A slow walk per hour, each source a little off the others (one 6% off every 50th hour: disagreements).
+    cursor.execute(
+        "INSERT INTO coins_quote (coin_id, source, as_of, price_usd, market_cap_usd, volume_24h_usd, run_id,"
+        " content_hash, created_at, updated_at)"
+        " SELECT %(coin)s, s.name, %(newest)s - t * interval '1 hour' + make_interval(mins => 7 * s.k::int),"
+        " round(((100 + 10 * sin(t / 100.0)) * (1 + s.k / 1000.0))::numeric"
+        " * CASE WHEN t %% 50 = 0 AND s.k = 2 THEN 1.06 ELSE 1 END, 8), 1e9, 1e7, %(run)s, 'h', now(), now()"
+        " FROM generate_series(1, %(hours)s) t CROSS JOIN unnest(%(sources)s::text[]) WITH ORDINALITY s(name, k)",
+        {"coin": coin_id, "newest": NEWEST, "hours": HISTORY_DAYS * 24, "run": run_id, "sources": list(SOURCES)},
+    )
+    cursor.connection.commit()
+    cursor.connection.autocommit = True
+    consensus_refresh(run_id=run_id)
+    cursor.execute("VACUUM ANALYZE coins_quote, coins_consensus")
+    print(
+        f"loaded {HISTORY_SLUG}: {HISTORY_DAYS} days hourly in {time.perf_counter() - started:.1f} s", file=sys.stderr
+    )
 
 
 def cursor_encode(*, ordering: str, as_of: datetime, row_id: int) -> str:
@@ -365,7 +423,12 @@ def request_capture(scenario: dict) -> dict:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(path)
     # Read now: the captured list is a view of the connection's log, which the next request clears.
-    statements = [query["sql"] for query in captured.captured_queries]
+    # Reads only: a transaction's own BEGIN and COMMIT are no query to plan or replay.
+    statements = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
     if response.status_code != 200:
         raise SystemExit(f"GET {path} answered {response.status_code}: {response.content[:300]!r}")
     if path.startswith("/data"):

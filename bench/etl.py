@@ -33,6 +33,7 @@ TARGET_FIRST_RUN_QPS = 25_000
 TARGET_UPSERT_VS_FLOOR = 1.5
 TARGET_RERUN_FRACTION = 0.25
 TARGET_PEAK_MB = 300
+TARGET_CONSENSUS_SHARE = 0.10
 TARGET_BIG_CSV_SECONDS = 40
 
 
@@ -150,7 +151,7 @@ class _Stages:
     """Wall time spent in each load stage, measured by wrapping the service's collaborators."""
 
     def __init__(self):
-        self.seconds = {"normalize": 0.0, "identity": 0.0, "upsert": 0.0}
+        self.seconds = {"normalize": 0.0, "identity": 0.0, "upsert": 0.0, "consensus": 0.0}
         self.records = 0
 
     def timed(self, stage: str, function):
@@ -169,7 +170,7 @@ def _timed_run() -> dict:
 
     from etl import services
     from etl.models import SourceRun, Trigger
-    from etl.services import load
+    from etl.services import load, runs
 
     stages = _Stages()
     real_spec = load.source_spec
@@ -195,6 +196,8 @@ def _timed_run() -> dict:
         mock.patch.object(load, "source_spec", timed_source),
         mock.patch.object(load, "coins_resolve", stages.timed("identity", load.coins_resolve)),
         mock.patch.object(load, "quotes_upsert", stages.timed("upsert", load.quotes_upsert)),
+        # The consensus of the intervals the run touched, computed as the run is finalized.
+        mock.patch.object(runs, "consensus_refresh", stages.timed("consensus", runs.consensus_refresh)),
     ):
         t0 = time.perf_counter()
         run = services.run_normalize_and_upsert(run_id=run.pk)
@@ -225,6 +228,7 @@ def _timed_run() -> dict:
         "extract_seconds": round(sum(extract.values()), 3),
         "load_seconds": round(load, 3),
         "stages": {name: round(value, 3) for name, value in stages.seconds.items()},
+        "consensus_share_of_load": round(stages.seconds["consensus"] / load, 4) if load else None,
         "quote_rows_written": _quote_rows_written() - written_before,
         "sources": per_source,
     }
@@ -337,6 +341,8 @@ def _report(args, first, floor, unchanged, changed, changed_expected, memory) ->
         f"unchanged rerun <= {TARGET_RERUN_FRACTION} of first run": unchanged["seconds"]
         <= TARGET_RERUN_FRACTION * first["seconds"],
         "1% change writes exactly the changed rows": changed["quote_rows_written"] == changed_expected,
+        f"consensus step < {TARGET_CONSENSUS_SHARE:.0%} of the load stage": first["consensus_share_of_load"]
+        < TARGET_CONSENSUS_SHARE,
     }
     if memory:
         checks[f"peak memory < {TARGET_PEAK_MB} MB"] = all(m["peak_mb"] < TARGET_PEAK_MB for m in memory)
@@ -376,6 +382,7 @@ def _print(report: dict) -> None:
             f"{floor['rows']} rows, {floor['rows_per_second']}/s",
         ),
         ("upsert stage / floor", f"{report['upsert_vs_floor']}x", ""),
+        ("consensus / load stage", f"{first['consensus_share_of_load']:.1%}", "first run"),
         (
             "unchanged rerun",
             f"{report['unchanged_rerun']['seconds']:.2f} s",

@@ -1,36 +1,21 @@
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils.html import format_html
 
 from coins.caching import data_version_bump
+from coins.charts import price_chart_svg
+from coins.formatting import usd_amount, usd_price
+from coins.history import CONSENSUS_SERIES, coin_history_end, coin_price_history
 from coins.keys import name_key, symbol_key
-from coins.models import Coin, Quote, SourceListing
-from coins.selectors import coins_with_latest_quote
+from coins.models import Coin, Disagreement, Quote, SourceListing
+from coins.selectors import coin_disagreement_starts, coins_with_latest_quote, disagreements_list
 from core.admin import ReadOnlyAdmin
-
-_SCALES = ((Decimal(10) ** 12, "T"), (Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k"))
-
-
-def usd_price(value: Decimal | None) -> str:
-    """A price as a person reads it: cents from a dollar up, four significant digits below ($0.00002466)."""
-    if value is None:
-        return "-"
-    if value >= 1 or value == 0:
-        return f"${value:,.2f}"
-    return f"${value:.{max(4, 3 - value.adjusted())}f}"
-
-
-def usd_amount(value: Decimal | None) -> str:
-    """A market cap or volume, short: $1.93T, $412.5B, $8.20M."""
-    if value is None:
-        return "-"
-    for scale, suffix in _SCALES:
-        if abs(value) >= scale:
-            return f"${value / scale:,.2f}{suffix}"
-    return f"${value:,.0f}"
 
 
 def percent_change(value: Decimal | None) -> str:
@@ -57,6 +42,25 @@ class ListingInline(admin.TabularInline):
         return False
 
 
+CHART_DAYS = (7, 30)
+
+
+def coin_chart_context(*, coin: Coin, days: int) -> dict:
+    """The coin page's chart: its hourly closes per source and the consensus over the last `days` days of its quotes."""
+    ends = coin_history_end(coin=coin, interval="1h")
+    starts = ends - timedelta(days=days)
+    history = coin_price_history(coin=coin, interval="1h", starts=starts, ends=ends)
+    chart = price_chart_svg(
+        series={name: [(c.starts_at, c.close) for c in candles] for name, candles in history.items()},
+        consensus=CONSENSUS_SERIES,
+        disagreements=coin_disagreement_starts(coin=coin, starts=starts, ends=ends),
+        interval=timedelta(days=1) if settings.CONSENSUS_INTERVAL == "1d" else timedelta(hours=1),
+        starts=starts,
+        ends=ends,
+    )
+    return {"price_chart": chart, "chart_days": days, "chart_day_choices": CHART_DAYS}
+
+
 @admin.register(Coin)
 class CoinAdmin(admin.ModelAdmin):
     """The market at a glance: each coin's newest quote from any source, by market-cap rank."""
@@ -71,8 +75,17 @@ class CoinAdmin(admin.ModelAdmin):
     ordering = [F("rank").asc(nulls_last=True), "slug"]
     list_per_page = 50
 
+    change_form_template = "admin/coins/coin/change_form.html"
+
     def get_queryset(self, request):
         return coins_with_latest_quote()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        coin = self.get_object(request, object_id)
+        if coin is not None:
+            days = int(request.GET.get("days", "7")) if request.GET.get("days") in ("7", "30") else 7
+            extra_context = {**(extra_context or {}), **coin_chart_context(coin=coin, days=days)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Coin", ordering="name")
     def coin(self, obj: Coin) -> str:
@@ -129,3 +142,33 @@ class QuoteAdmin(ReadOnlyAdmin):
     @admin.display(description="24h", ordering="percent_change_24h")
     def change_24h(self, obj: Quote) -> str:
         return percent_change(obj.percent_change_24h)
+
+
+@admin.register(Disagreement)
+class DisagreementAdmin(ReadOnlyAdmin):
+    """The intervals in which a source was further than CONSENSUS_OUTLIER_PCT from the median, newest first."""
+
+    list_display = ["starts_at", "coin_link", "price", "sources", "spread_pct", "outlier_sources"]
+    search_fields = ["coin__slug", "coin__symbol", "coin__name"]
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return disagreements_list()
+
+    @admin.display(description="Coin")
+    def coin_link(self, obj: Disagreement) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:coins_coin_change", args=[obj.coin_id]), obj.coin)
+
+    @admin.display(description="Consensus (USD)", ordering="price_usd")
+    def price(self, obj: Disagreement) -> str:
+        return usd_price(obj.price_usd)
+
+    @admin.display(description="Spread", ordering="spread")
+    def spread_pct(self, obj: Disagreement) -> str:
+        return "-" if obj.spread is None else f"{obj.spread * 100:.2f}%"
+
+    @admin.display(description="Outliers")
+    def outlier_sources(self, obj: Disagreement) -> str:
+        return ", ".join(
+            f"{q.source} ({q.deviation * 100:+.2f}%)" for q in obj.quotes.all() if q.outlier and q.deviation is not None
+        )

@@ -5,13 +5,25 @@ from rest_framework.response import Response
 
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
+from coins.history import candle_json, coin_history_end, coin_price_history
 from coins.models import Coin
-from coins.selectors import coin_get, coins_latest_quotes_prefetch, coins_list, quotes_list
+from coins.selectors import (
+    coin_get,
+    coins_consensus_prefetch,
+    coins_latest_quotes_prefetch,
+    coins_list,
+    disagreements_list,
+    quotes_list,
+)
 from coins.serializers import (
     CoinDetailSerializer,
     CoinFilterSerializer,
     CoinHistorySerializer,
     CoinSerializer,
+    DisagreementFilterSerializer,
+    DisagreementSerializer,
+    PriceHistoryParamsSerializer,
+    PriceHistorySerializer,
     QuoteSerializer,
 )
 from core.access import ReadApiMixin
@@ -72,7 +84,11 @@ class CoinListView(ApiContract, ReadApiMixin, ListAPIView):
     def _page(self):
         coins = self.paginate_queryset(self.get_queryset())
         coins_latest_quotes_prefetch(coins=coins)
+        coins_consensus_prefetch(coins=coins)
         return self.get_paginated_response(plan_for(self.get_serializer_class()).many(coins))
+
+
+NO_COIN = OpenApiResponse(description="No coin has that slug.")
 
 
 class CoinDetailView(ApiContract, ReadApiMixin, GenericAPIView):
@@ -86,7 +102,7 @@ class CoinDetailView(ApiContract, ReadApiMixin, GenericAPIView):
         responses={
             200: CoinDetailSerializer,
             400: BAD_PARAMETER,
-            404: OpenApiResponse(description="No coin has that slug."),
+            404: NO_COIN,
         },
     )
     def get(self, request, slug: str):
@@ -98,5 +114,77 @@ class CoinDetailView(ApiContract, ReadApiMixin, GenericAPIView):
         try:
             coin = coin_get(slug=slug, history=params.validated_data["history"])
         except Coin.DoesNotExist:
-            raise NotFound(f"No coin has the slug {slug!r}.") from None
+            raise _no_coin(slug) from None
         return Response(plan_for(self.get_serializer_class()).one(coin))
+
+
+def _no_coin(slug: str) -> NotFound:
+    return NotFound(f"No coin has the slug {slug!r}.")
+
+
+class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
+    """A coin's price history: open, high, low and close (and the last market cap and volume) of each
+    interval, one series per source that quoted it and one for the consensus, in time order.
+
+    The window is [from, to): 7 days of 1h by default (365 days of 1d), at most 31 days of 1h or
+    366 days of 1d; `to` defaults to the end of the interval of the coin's newest quote.
+    A bad parameter is a 400 naming it.
+    """
+
+    serializer_class = PriceHistorySerializer
+    query_serializer = PriceHistoryParamsSerializer
+
+    @extend_schema(
+        parameters=[PriceHistoryParamsSerializer],
+        responses={200: PriceHistorySerializer, 400: BAD_PARAMETER, 404: NO_COIN},
+    )
+    def get(self, request, slug: str):
+        return response_cached(request, lambda: self._history(request, slug))
+
+    def _history(self, request, slug: str) -> Response:
+        params = PriceHistoryParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        coin = Coin.objects.filter(slug=slug).first()
+        if coin is None:
+            raise _no_coin(slug)
+        attrs = params.validated_data
+        starts, ends = PriceHistoryParamsSerializer.window(
+            attrs, newest_end=lambda: coin_history_end(coin=coin, interval=attrs["interval"])
+        )
+        series = coin_price_history(
+            coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
+        )
+        # The shape PriceHistorySerializer documents, built directly (coins.history.candle_json).
+        moment = PriceHistorySerializer().fields["to"].to_representation
+        body = {
+            "coin": coin.slug,
+            "interval": attrs["interval"],
+            "from": moment(starts),
+            "to": moment(ends),
+            "series": [
+                {"source": name, "candles": [candle_json(c) for c in candles]} for name, candles in series.items()
+            ],
+        }
+        return Response(body)
+
+
+class DisagreementListView(ApiContract, ReadApiMixin, ListAPIView):
+    """Coins whose sources disagreed: the intervals in which a source was further than
+    CONSENSUS_OUTLIER_PCT from the median, newest first, each with every source's quote and deviation."""
+
+    serializer_class = DisagreementSerializer
+    pagination_class = NumberedPagination
+    filter_backends = []
+    query_serializer = DisagreementFilterSerializer
+
+    def get_queryset(self):
+        filters = DisagreementFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return disagreements_list(**filters.validated_data)
+
+    @extend_schema(
+        parameters=[DisagreementFilterSerializer],
+        responses={200: DisagreementSerializer(many=True), 400: BAD_PARAMETER},
+    )
+    def get(self, request, *args, **kwargs):
+        return response_cached(request, lambda: super(DisagreementListView, self).get(request, *args, **kwargs))

@@ -106,7 +106,9 @@ class ListingToReview(SourceListing):
 class Quote(models.Model):
     """A coin's market figures from one source at one moment (the upsert key)."""
 
-    coin = models.ForeignKey(Coin, on_delete=models.PROTECT, related_name="quotes")
+    # No index of its own: quote_coin_as_of_idx leads with coin_id. A second, narrower one tempted the planner
+    # into reading every quote of a coin and filtering the moments (a year of hourly quotes for a week's chart).
+    coin = models.ForeignKey(Coin, on_delete=models.PROTECT, related_name="quotes", db_index=False)
     source = models.CharField(max_length=32, help_text="A source of the pipeline's registry (coins.sources).")
     as_of = models.DateTimeField(help_text="When the source says these values held (UTC).")
     price_usd = NumericField()
@@ -138,3 +140,74 @@ class Quote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.coin_id}/{self.source}@{self.as_of:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class ConsensusInterval(models.TextChoices):
+    HOUR = "1h", "Hourly"
+    DAY = "1d", "Daily"
+
+
+class Consensus(models.Model):
+    """One price for a coin in one interval: the median of each source's last quote in it.
+
+    Written by coins.consensus after each run, for the intervals its quotes fall in; a source
+    further than CONSENSUS_OUTLIER_PCT from the median is flagged on its ConsensusQuote.
+    """
+
+    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="consensus")
+    interval = models.CharField(max_length=2, choices=ConsensusInterval.choices)
+    starts_at = models.DateTimeField(help_text="The interval's start (UTC); it ends one interval later.")
+    price_usd = NumericField(help_text="The median of the sources' last prices in the interval.")
+    sources = models.PositiveSmallIntegerField(help_text="How many sources quoted the coin in the interval.")
+    # (max - min) / median of those prices; null when the median is 0.
+    spread = NumericField(null=True, blank=True)
+    outliers = models.PositiveSmallIntegerField(default=0, help_text="Sources beyond CONSENSUS_OUTLIER_PCT.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name_plural = "consensus"
+        constraints = [
+            models.UniqueConstraint(fields=["coin", "interval", "starts_at"], name="consensus_coin_interval_unique"),
+        ]
+        indexes = [
+            # /disagreements and the admin's list: the newest intervals with an outlier, nothing else read.
+            models.Index(
+                fields=["interval", "-starts_at", "-id"],
+                name="consensus_disagreement_idx",
+                condition=models.Q(outliers__gt=0),
+            ),
+            # A refresh finds the rows it has just written by their moment.
+            models.Index(fields=["computed_at"], name="consensus_computed_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coin_id}/{self.interval}@{self.starts_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class Disagreement(Consensus):
+    """The admin's list over Consensus: the intervals in which a source was an outlier."""
+
+    class Meta:
+        proxy = True
+
+
+class ConsensusQuote(models.Model):
+    """One source's say in a consensus: its last quote in the interval and its distance from the median."""
+
+    consensus = models.ForeignKey(Consensus, on_delete=models.CASCADE, related_name="quotes")
+    source = models.CharField(max_length=32)
+    as_of = models.DateTimeField()
+    price_usd = NumericField()
+    # (price - median) / median; null when the median is 0.
+    deviation = NumericField(null=True, blank=True)
+    outlier = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["source"]
+        constraints = [
+            models.UniqueConstraint(fields=["consensus", "source"], name="consensus_quote_source_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consensus_id}/{self.source}"

@@ -2,11 +2,13 @@
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
 from coins.keys import symbol_key
-from coins.models import Coin, Quote, SourceListing
+from coins.models import Coin, Consensus, Quote, SourceListing
 from coins.sources import source_names
 
 
@@ -40,6 +42,7 @@ def coin_get(*, slug: str, history: int) -> Coin:
         Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
     ).get(slug=slug)
     coins_latest_quotes_prefetch(coins=[coin])
+    coins_consensus_prefetch(coins=[coin])
     coin.history = list(coin_history(coin=coin, per_source=history))
     quotes_flags_attach(quotes=[*coin.latest_quotes, *coin.history])
     return coin
@@ -103,4 +106,45 @@ def coins_with_latest_quote() -> QuerySet[Coin]:
     newest = Quote.objects.filter(coin=OuterRef("pk")).order_by("-as_of", "-id")
     return Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").annotate(
         **{f"latest_{field}": Subquery(newest.values(field)[:1]) for field in LATEST_QUOTE_FIELDS}
+    )
+
+
+def coins_consensus_prefetch(*, coins: Sequence[Coin]) -> None:
+    """Give each coin `latest_consensus`: its newest consensus (CONSENSUS_INTERVAL) with its sources' quotes,
+    or None. One index probe per coin given, as for the latest quotes."""
+    newest = Consensus.objects.filter(coin=OuterRef("pk"), interval=settings.CONSENSUS_INTERVAL).order_by("-starts_at")
+    ids = (
+        Coin.objects.filter(pk__in=[coin.pk for coin in coins])
+        .order_by()
+        .values(newest=Subquery(newest.values("pk")[:1]))
+    )
+    found = {c.coin_id: c for c in Consensus.objects.filter(pk__in=ids).prefetch_related("quotes")}
+    for coin in coins:
+        coin.latest_consensus = found.get(coin.pk)
+
+
+def disagreements_list(*, source: str = "", min_spread: Decimal | None = None) -> QuerySet[Consensus]:
+    """The intervals (CONSENSUS_INTERVAL) in which a source was an outlier, newest first, with their coin
+    and sources' quotes; `source`: only those in which that source was one; `min_spread`: at least this spread."""
+    found = (
+        Consensus.objects.filter(interval=settings.CONSENSUS_INTERVAL, outliers__gt=0)
+        .select_related("coin")
+        .prefetch_related("quotes")
+        .order_by("-starts_at", "-id")
+    )
+    if source:
+        found = found.filter(quotes__source=source, quotes__outlier=True)
+    if min_spread is not None:
+        found = found.filter(spread__gte=min_spread)
+    return found
+
+
+def coin_disagreement_starts(*, coin: Coin, starts, ends) -> list:
+    """When each interval (CONSENSUS_INTERVAL) in [starts, ends) in which a source was the coin's outlier began."""
+    return list(
+        Consensus.objects.filter(
+            coin=coin, interval=settings.CONSENSUS_INTERVAL, outliers__gt=0, starts_at__gte=starts, starts_at__lt=ends
+        )
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
     )

@@ -4,7 +4,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coins.models import Coin, Quote, SourceListing
+from coins.history import CONSENSUS_SERIES, DEFAULT_SPAN, MAX_SPAN
+from coins.models import Coin, Consensus, ConsensusInterval, ConsensusQuote, Quote, SourceListing
+from coins.sources import source_names
+from core.params import ChoiceParam
+from core.values import datetime_checked, decimal_checked
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -90,13 +94,57 @@ class ListingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ConsensusQuoteSerializer(serializers.ModelSerializer):
+    """A source's last quote in the interval and how far it is from the median, as a fraction."""
+
+    price_usd = DecimalString()
+    deviation = DecimalString(allow_null=True, help_text="(price - median) / median; null for a median of 0.")
+
+    class Meta:
+        model = ConsensusQuote
+        fields = ["source", "as_of", "price_usd", "deviation", "outlier"]
+        read_only_fields = fields
+
+
+class ConsensusSerializer(serializers.ModelSerializer):
+    """The median of the sources' last prices in one interval, its spread and the sources beyond the threshold."""
+
+    price_usd = DecimalString(help_text="The median of the sources' last prices in the interval.")
+    spread = DecimalString(allow_null=True, help_text="(max - min) / median, a fraction; null for a median of 0.")
+    outliers = serializers.SerializerMethodField(
+        help_text="Sources further than CONSENSUS_OUTLIER_PCT from the median."
+    )
+    quotes = ConsensusQuoteSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Consensus
+        fields = ["interval", "starts_at", "price_usd", "sources", "spread", "outliers", "quotes"]
+        read_only_fields = fields
+
+    def get_outliers(self, obj: Consensus) -> list[str]:
+        return [quote.source for quote in obj.quotes.all() if quote.outlier]
+
+
+class DisagreementSerializer(ConsensusSerializer):
+    coin = serializers.CharField(source="coin.slug")
+    symbol = serializers.CharField(source="coin.symbol")
+    name = serializers.CharField(source="coin.name")
+
+    class Meta(ConsensusSerializer.Meta):
+        fields = ["coin", "symbol", "name", *ConsensusSerializer.Meta.fields]
+        read_only_fields = fields
+
+
 class CoinSerializer(serializers.ModelSerializer):
     listings = ListingSerializer(many=True, read_only=True)
     latest_quotes = CoinQuoteSerializer(many=True, read_only=True, help_text="The newest quote from each source.")
+    consensus = ConsensusSerializer(
+        source="latest_consensus", read_only=True, allow_null=True, help_text="The newest interval's consensus."
+    )
 
     class Meta:
         model = Coin
-        fields = ["slug", "symbol", "name", "rank", "provisional", "listings", "latest_quotes"]
+        fields = ["slug", "symbol", "name", "rank", "provisional", "listings", "latest_quotes", "consensus"]
         read_only_fields = fields
 
 
@@ -149,3 +197,106 @@ class CoinHistorySerializer(serializers.Serializer):
     history = serializers.IntegerField(
         required=False, default=24, min_value=1, max_value=500, help_text="Quotes per source in `history`."
     )
+
+
+class DisagreementFilterSerializer(serializers.Serializer):
+    """The query parameters of GET /disagreements, other than paging."""
+
+    min_spread = serializers.DecimalField(
+        required=False,
+        max_digits=None,
+        decimal_places=None,
+        min_value=0,
+        help_text="Only intervals whose spread is at least this fraction (0.1 for 10%).",
+    )
+
+    def get_fields(self):
+        # The sources are the registry's, known once the apps are loaded.
+        source = ChoiceParam(choices=source_names(), help_text="Only intervals in which this source was an outlier.")
+        return {"source": source, **super().get_fields()}
+
+    def validate_min_spread(self, value: Decimal) -> Decimal:
+        try:
+            return decimal_checked(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class PriceHistoryParamsSerializer(serializers.Serializer):
+    """The query parameters of GET /coins/{slug}/history."""
+
+    interval = ChoiceParam(choices=ConsensusInterval.values, help_text="Candle width: 1h (default) or 1d.")
+    from_ = serializers.DateTimeField(
+        required=False,
+        help_text="Start, ISO 8601, inclusive (default: 7 days before `to` for 1h, 365 days for 1d).",
+    )
+    to = serializers.DateTimeField(
+        required=False,
+        help_text="End, ISO 8601, exclusive (default: the end of the interval of the coin's newest quote).",
+    )
+
+    def get_fields(self):
+        # `from` is a Python keyword: the field is declared as from_ and named here; the sources are the registry's.
+        fields = super().get_fields()
+        source = ChoiceParam(
+            choices=[*source_names(), CONSENSUS_SERIES], help_text="One series only: a source, or consensus."
+        )
+        return {"interval": fields["interval"], "from": fields["from_"], "to": fields["to"], "source": source}
+
+    def validate(self, attrs):
+        for name in ("from", "to"):
+            if name in attrs:
+                try:
+                    datetime_checked(attrs[name])
+                except ValueError as exc:
+                    raise serializers.ValidationError({name: [str(exc)]}) from exc
+        attrs["interval"] = attrs.get("interval") or ConsensusInterval.HOUR
+        return attrs
+
+    @staticmethod
+    def window(attrs, *, newest_end) -> tuple:
+        """(from, to), the defaults filled in (`newest_end()` is asked only when `to` is absent), checked."""
+        interval = attrs["interval"]
+        ends = attrs.get("to") or newest_end()
+        starts = attrs.get("from") or ends - DEFAULT_SPAN[interval]
+        if ends - starts > MAX_SPAN[interval]:
+            days = MAX_SPAN[interval].days
+            raise serializers.ValidationError({"from": [f"The window may span at most {days} days for {interval}."]})
+        if starts >= ends:
+            raise serializers.ValidationError(
+                {"from": [f"Must be before to ({ends.isoformat()}), which is exclusive."]}
+            )
+        return starts, ends
+
+
+class CandleSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField(help_text="The interval's start (UTC).")
+    open = DecimalString()
+    high = DecimalString()
+    low = DecimalString()
+    close = DecimalString()
+    market_cap_usd = DecimalString(allow_null=True, help_text="The interval's last; null for the consensus.")
+    volume_24h_usd = DecimalString(allow_null=True, help_text="The interval's last; null for the consensus.")
+
+
+class SeriesSerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="A source, or consensus.")
+    candles = CandleSerializer(many=True)
+
+
+class PriceHistorySerializer(serializers.Serializer):
+    coin = serializers.CharField()
+    interval = serializers.CharField()
+    from_ = serializers.DateTimeField()
+    to = serializers.DateTimeField()
+    series = SeriesSerializer(many=True, help_text="One per source that quoted the coin, then the consensus.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {
+            "coin": fields["coin"],
+            "interval": fields["interval"],
+            "from": fields["from_"],
+            "to": fields["to"],
+            "series": fields["series"],
+        }

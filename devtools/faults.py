@@ -16,6 +16,8 @@ FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "truncate": {},
     "not_json": {},
     "rename_field": {"field": (str, _REQUIRED), "to": (str, _REQUIRED)},
+    # Every price this source sends times `factor`: a source that disagrees with the others.
+    "skew": {"factor": (float, _REQUIRED)},
     # The bounds a client needs: a body that never finishes, one too large, one that inflates past reason.
     "trickle": {"bytes_per_second": (float, 1.0)},
     "oversize": {"megabytes": (float, 200.0)},

@@ -22,6 +22,7 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -190,6 +191,9 @@ class SourceServer:
             return Reply(status=0, delay=fault.params["seconds"], hang_up=True)
         if fault.kind == "not_json":
             return Reply(status=200, body=_HTML_ERROR_PAGE, content_type="text/html; charset=utf-8")
+        if fault.kind == "skew":
+            factor = Decimal(str(fault.params["factor"]))
+            coins = [replace(coin, price=coin.price * factor) for coin in coins]
         status, payload = self._route(
             method=method, source=source, route=route, query=query, headers=headers, as_of=as_of, coins=coins
         )

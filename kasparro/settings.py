@@ -7,6 +7,7 @@ sets DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false.
 
 import tomllib
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -224,6 +225,20 @@ SOURCE_RETRY_AFTER_MAX_SECONDS = env.float("SOURCE_RETRY_AFTER_MAX_SECONDS", def
 IDENTITY_PRICE_WINDOW_SECONDS = env.int("IDENTITY_PRICE_WINDOW_SECONDS", default=60 * 60)
 # Listings matched with less confidence than this wait in the admin's review queue.
 IDENTITY_REVIEW_BELOW = env.float("IDENTITY_REVIEW_BELOW", default=0.75)
+# Consensus: after each run, one price per coin and interval (1h or 1d) from every source's last quote in
+# it; a source further than CONSENSUS_OUTLIER_PCT percent from the median is that interval's outlier.
+CONSENSUS_INTERVAL = env.str("CONSENSUS_INTERVAL", default="1h")
+_outlier_pct = env.str("CONSENSUS_OUTLIER_PCT", default="5")
+if CONSENSUS_INTERVAL not in ("1h", "1d"):
+    raise ImproperlyConfigured(f"CONSENSUS_INTERVAL must be 1h or 1d, not {CONSENSUS_INTERVAL!r}.")
+try:
+    CONSENSUS_OUTLIER_PCT = Decimal(_outlier_pct)
+    if not CONSENSUS_OUTLIER_PCT.is_finite() or CONSENSUS_OUTLIER_PCT < 0:
+        raise ValueError
+except (ArithmeticError, ValueError):
+    raise ImproperlyConfigured(
+        f"CONSENSUS_OUTLIER_PCT must be a percentage of 0 or more, not {_outlier_pct!r}."
+    ) from None
 LEGACY_CSV_PATH = env.path("LEGACY_CSV_PATH", default=str(BASE_DIR / "data" / "coins.csv"))
 # UTF-8 (a byte order mark allowed) unless the file says otherwise; a row that does not decode is quarantined.
 LEGACY_CSV_ENCODING = env.str("LEGACY_CSV_ENCODING", default="utf-8")

@@ -127,3 +127,20 @@ def make_quotes(coin, hours: int, *, source: str = "legacy_csv", price: str = "1
         )
         for h in range(start, start + hours)
     )
+
+
+def make_disputed_market(*, hours: int = 72, skewed_hours: tuple[int, ...] = (30, 31)):
+    """Bitcoin quoted hourly by three sources for `hours` hours up to T0, close to one another except in
+    `skewed_hours` (hours before T0), when legacy_csv is 20% dear; the run's consensus computed. Returns the coin."""
+    from coins.consensus import consensus_refresh
+    from etl.models import EtlRun
+
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    for ago in range(hours):
+        base = Decimal(97000) + 40 * (ago % 12)
+        for source, factor in (("coinpaprika", "1"), ("coincap", "1.001"), ("legacy_csv", "0.999")):
+            price = base * Decimal(factor) * (Decimal("1.2") if source == "legacy_csv" and ago in skewed_hours else 1)
+            make_quote(btc, source=source, as_of=T0 - timedelta(hours=ago, minutes=-10), price_usd=price, run=run)
+    consensus_refresh(run_id=run.pk)
+    return btc

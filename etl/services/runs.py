@@ -8,13 +8,16 @@ run that replaced it.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import chain, signature
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from coins.caching import data_version_bump
+from coins.consensus import consensus_refresh
 from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RawRecord, RunStatus, SourceRun, SourceStatus
 from etl.sources.registry import source_names
 
@@ -180,6 +183,8 @@ def etl_run_finalize(*, run_id: int) -> EtlRun:
         return run  # a source is still extracting or loading elsewhere
     failed = [(source, error) for source, status, error in statuses if status == SourceStatus.FAILED]
     loaded = [source for source, status, _ in statuses if status == SourceStatus.SUCCEEDED]
+    if loaded:
+        run_consensus_refresh(run_id=run_id)
     if not failed:
         run.status = RunStatus.SUCCEEDED
     elif loaded:
@@ -191,3 +196,17 @@ def etl_run_finalize(*, run_id: int) -> EtlRun:
     run.save(update_fields=["status", "error", "finished_at"])
     logger.info("ETL run %s finished: %s", run_id, run.status)
     return run
+
+
+def run_consensus_refresh(*, run_id: int) -> None:
+    """The consensus of the intervals the run's quotes fall in. Its failure is logged, never the run's:
+    the quotes are committed, and the next run touching those intervals computes them again."""
+    started = time.perf_counter()
+    try:
+        written = consensus_refresh(run_id=run_id)
+    except DatabaseError:
+        logger.exception("consensus of run %s failed", run_id)
+        return
+    logger.info("consensus of run %s: %s intervals in %.2f s", run_id, written, time.perf_counter() - started)
+    if written:
+        transaction.on_commit(data_version_bump)

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 
 from coins.models import Coin, Quote
-from coins.selectors import coin_get, coins_latest_quotes_prefetch
+from coins.selectors import coin_get, coins_consensus_prefetch, coins_latest_quotes_prefetch
 from coins.serializers import CoinDetailSerializer, CoinSerializer, QuoteSerializer
 from tests.realdata import COINCAP_DAYS, MULTI_COIN, coincap_load, csv_load, paprika_load, sources_point
 
@@ -54,6 +54,7 @@ def test_coins_and_a_coin_are_the_serializers_output(real_market, api_client):
     coins = list(Coin.objects.filter(slug__in=slugs).prefetch_related("listings__runner_up"))
     coins.sort(key=lambda coin: slugs.index(coin.slug))
     coins_latest_quotes_prefetch(coins=coins)
+    coins_consensus_prefetch(coins=coins)
     assert body["results"] == json.loads(JSONRenderer().render(CoinSerializer(coins, many=True).data))
 
     for slug in slugs[:5]:

@@ -2,6 +2,9 @@ from decimal import Decimal
 
 import pytest
 
+from coins.consensus import consensus_refresh
+from coins.models import Quote
+from etl.models import EtlRun
 from tests.factories import make_coin, make_listing, make_quote, make_quotes
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +66,7 @@ def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_str
                     "rank": 1,
                 }
             ],
+            "consensus": None,  # no run has computed one
         }
     ]
 
@@ -186,14 +190,18 @@ def test_queries_are_bounded_whatever_the_page_size(api_client, django_assert_ma
         for source in SOURCES:
             make_listing(coin, source)
             make_quotes(coin, 3, source=source)
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    Quote.objects.update(run=run)
+    consensus_refresh(run_id=run.pk)
     for page_size in (5, 50):
-        # count, coins, listings, latest quotes
-        with django_assert_max_num_queries(4):
+        # count, coins, listings, latest quotes, consensus, its quotes
+        with django_assert_max_num_queries(6):
             coins = api_client.get(f"/coins?page_size={page_size}").json()["results"]
         assert len(coins) == page_size
         assert all(len(c["listings"]) == 3 and len(c["latest_quotes"]) == 3 for c in coins)
-    # coin, listings, latest quotes, history, their anomaly flags
-    with django_assert_max_num_queries(5):
+        assert all(c["consensus"]["sources"] == 3 for c in coins)
+    # coin, listings, latest quotes, consensus, its quotes, history, their anomaly flags
+    with django_assert_max_num_queries(7):
         assert len(api_client.get("/coins/coin-07?history=500").json()["history"]) == 9
 
 

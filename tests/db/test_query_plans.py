@@ -92,6 +92,9 @@ def test_no_endpoint_reads_the_quote_table_whole(api_client, market):
         "/coins",
         f"/coins?symbol={market.symbol}",
         f"/coins/{market.slug}",
+        f"/coins/{market.slug}/history",
+        f"/coins/{market.slug}/history?interval=1d",
+        f"/coins/{market.slug}/history?source=coincap",
     ]
     whole_reads = {}
     for url in urls:

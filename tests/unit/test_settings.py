@@ -72,3 +72,17 @@ def test_the_proxy_settings_come_from_the_environment(tmp_path):
         for env in (base, {**base, "USE_X_FORWARDED_HOST": "true", "FORCE_SCRIPT_NAME": "/kasparro"})
     ]
     assert results == ["False None", "True /kasparro"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CONSENSUS_INTERVAL", "5m", "CONSENSUS_INTERVAL must be 1h or 1d, not '5m'."),
+        ("CONSENSUS_OUTLIER_PCT", "five", "CONSENSUS_OUTLIER_PCT must be a percentage of 0 or more, not 'five'."),
+        ("CONSENSUS_OUTLIER_PCT", "-1", "CONSENSUS_OUTLIER_PCT must be a percentage of 0 or more, not '-1'."),
+    ],
+)
+def test_a_bad_consensus_setting_is_one_line(tmp_path, name, value, message):
+    env = {**os.environ, "DEBUG": "true", name: value, "KASPARRO_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == f"manage.py: {message}\n"

@@ -1,0 +1,175 @@
+"""Consensus per coin and interval: the median of each source's last quote, its spread and its outliers,
+computed after a run for the intervals it touched, and served in /coins, /coins/{slug} and /disagreements."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from coins.consensus import consensus_refresh
+from coins.models import Consensus
+from devtools.source_server import SourceServer
+from etl.models import EtlRun, RunStatus
+from tests.factories import T0, make_coin, make_quote, run_etl, write_csv
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run():
+    return EtlRun.objects.create(trigger="manual", sources=[])
+
+
+def quote(coin, run, source: str, minutes: int, price: str, **figures):
+    return make_quote(
+        coin, source=source, as_of=T0 + timedelta(minutes=minutes), price_usd=Decimal(price), run=run, **figures
+    )
+
+
+def test_the_consensus_is_the_median_of_each_sources_last_quote_and_a_far_source_is_its_outlier(api_client, run):
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    quote(btc, run, "coincap", 5, "50")  # superseded by coincap's later quote in the same hour
+    quote(btc, run, "coincap", 50, "97000.5")
+    quote(btc, run, "coinpaprika", 40, "97100.25")
+    quote(btc, run, "legacy_csv", 30, "105000")
+    assert consensus_refresh(run_id=run.pk) == 1
+
+    consensus = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert consensus["interval"] == "1h" and consensus["starts_at"] == "2024-11-21T00:00:00Z"
+    assert consensus["price_usd"] == "97100.25" and consensus["sources"] == 3
+    assert Decimal(consensus["spread"]) == round((Decimal("105000") - Decimal("97000.5")) / Decimal("97100.25"), 8)
+    assert consensus["outliers"] == ["legacy_csv"]
+    by_source = {q["source"]: q for q in consensus["quotes"]}
+    assert by_source["coincap"]["price_usd"] == "97000.5" and by_source["coincap"]["as_of"] == "2024-11-21T00:50:00Z"
+    assert by_source["coinpaprika"]["deviation"] == "0" and not by_source["coinpaprika"]["outlier"]
+    assert Decimal(by_source["legacy_csv"]["deviation"]) > Decimal("0.08") and by_source["legacy_csv"]["outlier"]
+    (listed,) = api_client.get("/coins").json()["results"]
+    assert listed["consensus"] == consensus
+
+
+def test_two_sources_meet_halfway_with_every_digit(api_client, run):
+    shib = make_coin("SHIB", "Shiba Inu", "shiba-inu", rank=12)
+    quote(shib, run, "coincap", 1, "0.000024661")
+    quote(shib, run, "coinpaprika", 2, "0.000024663")
+    consensus_refresh(run_id=run.pk)
+    consensus = api_client.get("/coins/shiba-inu").json()["consensus"]
+    assert consensus["price_usd"] == "0.000024662" and consensus["outliers"] == []
+
+
+def test_only_the_intervals_the_run_touched_are_computed(run):
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    earlier = EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED)
+    old = quote(btc, earlier, "coincap", 10, "100")
+    consensus_refresh(run_id=earlier.pk)
+    old.price_usd = Decimal("1")
+    old.save()  # an hour this run does not touch: its consensus stays as computed
+    quote(btc, run, "coincap", 70, "110")
+    quote(btc, run, "coincap", 130, "120")
+    assert consensus_refresh(run_id=run.pk) == 2
+    assert list(Consensus.objects.order_by("starts_at").values_list("price_usd", flat=True)) == [100, 110, 120]
+
+
+def test_the_threshold_is_a_setting(api_client, run, settings):
+    settings.CONSENSUS_OUTLIER_PCT = Decimal("20")
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    quote(btc, run, "coincap", 1, "100")
+    quote(btc, run, "coinpaprika", 1, "101")
+    quote(btc, run, "legacy_csv", 1, "115")
+    consensus_refresh(run_id=run.pk)
+    assert api_client.get("/coins/bitcoin").json()["consensus"]["outliers"] == []
+    assert api_client.get("/disagreements").json()["results"] == []
+
+
+def test_a_daily_consensus_takes_each_sources_last_quote_of_the_day(api_client, run, settings):
+    settings.CONSENSUS_INTERVAL = "1d"
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    quote(btc, run, "coincap", 60, "90")
+    quote(btc, run, "coincap", 23 * 60, "100")
+    quote(btc, run, "coinpaprika", 12 * 60, "102")
+    consensus_refresh(run_id=run.pk)
+    consensus = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert (consensus["interval"], consensus["starts_at"], consensus["price_usd"]) == (
+        "1d",
+        "2024-11-21T00:00:00Z",
+        "101",
+    )
+
+
+def test_disagreements_newest_first_filtered_by_outlier_source_and_spread(api_client, run):
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    eth = make_coin("ETH", "Ethereum", "ethereum", rank=2)
+    for source, price in (("coincap", "100"), ("coinpaprika", "101"), ("legacy_csv", "130")):
+        quote(btc, run, source, 10, price)
+    for source, price in (("coincap", "3000"), ("coinpaprika", "3300"), ("legacy_csv", "3010")):
+        quote(eth, run, source, 70, price)
+    for source in ("coincap", "coinpaprika"):
+        quote(btc, run, source, 130, "100")  # agreement: not listed
+    consensus_refresh(run_id=run.pk)
+
+    body = api_client.get("/disagreements").json()
+    assert [(d["coin"], d["starts_at"], d["outliers"]) for d in body["results"]] == [
+        ("ethereum", "2024-11-21T01:00:00Z", ["coinpaprika"]),
+        ("bitcoin", "2024-11-21T00:00:00Z", ["legacy_csv"]),
+    ]
+    assert body["meta"]["count"] == 2
+    assert [d["coin"] for d in api_client.get("/disagreements?source=legacy_csv").json()["results"]] == ["bitcoin"]
+    assert [d["coin"] for d in api_client.get("/disagreements?min_spread=0.2").json()["results"]] == ["bitcoin"]
+    assert api_client.get("/disagreements?source=coincap").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("source=kraken", "source"),
+        ("min_spread=-0.1", "min_spread"),
+        ("min_spread=lots", "min_spread"),
+        ("min_spread=NaN", "min_spread"),
+        ("coin=bitcoin", "coin"),
+        ("page=0", "page"),
+    ],
+)
+def test_a_bad_disagreements_parameter_is_a_400_naming_it(api_client, query, parameter):
+    response = api_client.get(f"/disagreements?{query}")
+    assert response.status_code == 400 and parameter in response.json()
+
+
+@pytest.fixture
+def market(sources_server, csv_path, settings):
+    settings.ETL_SOURCES = ["coinpaprika", "coincap"]
+    return sources_server
+
+
+@pytest.fixture
+def sources_server(settings):
+    with SourceServer(port=0, coins=40, seed=5) as server:
+        settings.COINPAPRIKA_BASE_URL = server.coinpaprika_url
+        settings.COINCAP_BASE_URL = server.coincap_url
+        settings.COINCAP_API_KEY = "local-key"
+        settings.COINPAPRIKA_RATE_LIMIT = settings.COINCAP_RATE_LIMIT = 0
+        settings.SOURCE_BACKOFF_SECONDS = 0.01
+        yield server
+
+
+def test_a_run_computes_the_consensus_and_a_skewed_source_shows_as_the_disagreement(
+    api_client, market, csv_path, django_capture_on_commit_callbacks
+):
+    run = run_etl(check=False)
+    assert run.status == RunStatus.SUCCEEDED
+    assert api_client.get("/disagreements").json()["meta"]["count"] == 0
+    btc = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert btc["sources"] == 2 and Decimal(btc["spread"]) < Decimal("0.05")
+
+    market.tick(minutes=1)
+    market.set_fault("coincap", "skew", factor=1.25)
+    moment = market.as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    paprika_price = next(q["price_usd"] for q in btc["quotes"] if q["source"] == "coinpaprika")
+    write_csv(csv_path, [f"BTC,{paprika_price},1,{moment},x"])
+    with django_capture_on_commit_callbacks(execute=True):  # the cached pages go out of date
+        run = run_etl("--source", "coinpaprika", "--source", "coincap", "--source", "legacy_csv", check=False)
+    assert run.status == RunStatus.SUCCEEDED
+
+    btc = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert btc["sources"] == 3 and btc["outliers"] == ["coincap"]
+    skewed = api_client.get("/disagreements?source=coincap&page_size=500").json()
+    assert skewed["meta"]["count"] == len(market.coins)
+    assert {d["coin"] for d in skewed["results"]} >= {"bitcoin"}
