@@ -18,6 +18,8 @@ from etl.sources.errors import RecordRejected
 M = TypeVar("M", bound=BaseModel)
 # The types whose instances (of exactly the type) pydantic's validation returns as they are.
 _PASSED_AS_IS = frozenset({str, int, Decimal, datetime, NoneType})
+# Model settings that change nothing of how a record is validated.
+_PLAIN_CONFIG = frozenset({"frozen", "title"})
 
 
 def record_validate(model: type[M], payload: str, labels: Callable[[str], str] = str) -> M:
@@ -36,8 +38,18 @@ def fields_validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], di
     Pydantic runs a field's Before validators last-declared first, checks the type, then runs its After
     validators in order; so does this. A value of exactly an annotated type passes pydantic's type check
     unchanged (the same object), so both paths give the same values. Any other kind of constraint has no
-    plain call here: a model with one fails at import, not silently slower.
+    plain call here: a model with one fails at import, rather than being read otherwise than pydantic reads it.
     """
+    decorators = model.__pydantic_decorators__
+    if (
+        decorators.validators
+        or decorators.field_validators
+        or decorators.root_validators
+        or decorators.model_validators
+    ):
+        raise TypeError(f"{model.__name__}: validators outside the fields' annotations have no plain path")
+    if set(model.model_config) - _PLAIN_CONFIG:
+        raise TypeError(f"{model.__name__}: {sorted(set(model.model_config) - _PLAIN_CONFIG)} have no plain path")
     fields = [(name, _field_steps(model, name, info), info.default) for name, info in model.model_fields.items()]
 
     def validate(values: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -63,8 +75,8 @@ def fields_validator(model: type[BaseModel]) -> Callable[[Mapping[str, Any]], di
 
 def _field_steps(model: type[BaseModel], name: str, info: Any) -> list[Callable[[Any], Any]]:
     """The Before validators last-declared first, the type check, the After validators in order."""
-    if info.default_factory is not None:
-        raise TypeError(f"{model.__name__}.{name}: a default factory has no plain path")
+    if info.default_factory is not None or info.alias is not None:
+        raise TypeError(f"{model.__name__}.{name}: a default factory or an alias has no plain path")
     befores, afters = [], []
     for step in info.metadata:
         if isinstance(step, BeforeValidator):

@@ -11,7 +11,7 @@ from typing import Annotated
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 
 from etl.sources.legacy_csv import LegacyCsvReader, column_map
 from etl.sources.legacy_csv.payload import row_payload
@@ -95,6 +95,24 @@ def test_a_value_pydantic_would_coerce_is_left_to_pydantic():
 
     assert fields_validator(Counted)({"count": " 5 "}) is None
     assert Counted.model_validate({"count": " 5 "}).count == 5
+
+
+def test_a_model_validated_otherwise_than_by_its_annotations_has_no_fast_path():
+    class Stripped(BaseModel):
+        model_config = ConfigDict(str_strip_whitespace=True)
+        name: str
+
+    class Checked(BaseModel):
+        name: str
+
+        @field_validator("name")
+        @classmethod
+        def _upper(cls, value: str) -> str:
+            return value.upper()
+
+    for model in (Stripped, Checked):
+        with pytest.raises(TypeError, match="no plain path"):
+            fields_validator(model)
 
 
 def test_the_fast_path_is_taken_for_a_plain_row_and_not_for_a_refused_one():
