@@ -26,7 +26,7 @@ class SchemaSeen:
     """What a source that reads its own schema (a file's header) found; the APIs' is profiled from their items."""
 
     schema: dict | None = None
-    # Unknown headers read as unified fields, applied or only candidates (etl.sources.legacy_csv.HeaderRename).
+    # Unknown headers read as unified fields, applied or only candidates (etl.sources.legacy_csv.renames.HeaderRename).
     renames: list[dict] = field(default_factory=list)
 
 
