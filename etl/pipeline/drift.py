@@ -200,7 +200,9 @@ def _parent(path: str) -> str:
 def _leaves(value: Mapping[str, Any], prefix: str) -> Iterable[tuple[str, Any]]:
     for key, item in value.items():
         path = f"{prefix}{key}"
-        if isinstance(item, dict) and item:
+        # A map keyed by ids (CoinCap's `tokens`, by chain id) is one field, not a field per id: else every
+        # chain an asset adds or drops would read as schema drift.
+        if isinstance(item, dict) and item and not all(str(k).isdigit() for k in item):
             yield from _leaves(item, f"{path}.")
         else:
             yield path, item

@@ -47,6 +47,20 @@ def source_anomalies_detect(*, source_run: SourceRun) -> list[Anomaly]:
     return flags
 
 
+def _flag(source_run: SourceRun, kind: str, metric: str, scored, **where) -> Anomaly:
+    """One flag of this source's part of the run: what was scored, against what, and where to look."""
+    return Anomaly(
+        run_id=source_run.run_id,
+        source=source_run.source,
+        kind=kind,
+        metric=metric,
+        value=scored.value,
+        baseline=scored.baseline,
+        score=scored.score,
+        **where,
+    )
+
+
 def _brief(flag: Anomaly) -> str:
     return f"{flag.metric} {flag.value:g} against {flag.baseline:g} (score {flag.score:g})" + (
         f" {flag.detail}" if flag.detail else ""
@@ -85,16 +99,7 @@ def _run_flags(source_run: SourceRun) -> list[Anomaly]:
         )
         if scored is not None:
             flags.append(
-                Anomaly(
-                    run_id=source_run.run_id,
-                    source=source_run.source,
-                    kind=AnomalyKind.RUN,
-                    metric=metric,
-                    value=scored.value,
-                    baseline=scored.baseline,
-                    score=scored.score,
-                    detail=f"over the last {len(past)} successful runs",
-                )
+                _flag(source_run, AnomalyKind.RUN, metric, scored, detail=f"over the last {len(past)} successful runs")
             )
     return flags
 
@@ -147,14 +152,11 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earlies
             if quote_id not in mine:
                 continue
             flags.append(
-                Anomaly(
-                    run_id=source_run.run_id,
-                    source=source_run.source,
-                    kind=AnomalyKind.PRICE_JUMP,
-                    metric="price_move",
-                    value=scored.value,
-                    baseline=scored.baseline,
-                    score=scored.score,
+                _flag(
+                    source_run,
+                    AnomalyKind.PRICE_JUMP,
+                    "price_move",
+                    scored,
                     quote_id=quote_id,
                     coin_id=coin_id,
                     detail=f"{rows[index - 1][3]:f} then {price:f} at {as_of:%Y-%m-%dT%H:%M:%SZ}",
@@ -180,14 +182,11 @@ def _disagreements(source_run: SourceRun, written: list[tuple], coins: set[int],
         scored = disagreement(price=float(price), others=prices, ratio=settings.ANOMALY_DISAGREEMENT_RATIO)
         if scored is not None:
             flags.append(
-                Anomaly(
-                    run_id=source_run.run_id,
-                    source=source_run.source,
-                    kind=AnomalyKind.PRICE_DISAGREEMENT,
-                    metric="price_usd",
-                    value=scored.value,
-                    baseline=scored.baseline,
-                    score=scored.score,
+                _flag(
+                    source_run,
+                    AnomalyKind.PRICE_DISAGREEMENT,
+                    "price_usd",
+                    scored,
                     quote_id=quote_id,
                     coin_id=coin_id,
                     detail=f"{price:f} against the median {scored.baseline:g} of {len(prices)} other source(s)",

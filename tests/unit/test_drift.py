@@ -1,7 +1,11 @@
 """The pure drift and anomaly scores: profiles, renames and their confidence, robust scores."""
 
+import json
+from decimal import Decimal
+
 from etl.pipeline.anomalies import disagreement, price_jumps, robust_score, run_figure_score
 from etl.pipeline.drift import SchemaProfiler, name_similarity, schema_compare
+from tests.realdata import COINCAP_DAYS
 
 
 def profile(items: list[dict]) -> dict:
@@ -64,3 +68,15 @@ def test_price_jumps_and_disagreements():
     assert index == 7 and scored.score > 50
     assert disagreement(price=100, others=[101, 99], ratio=1.5) is None
     assert disagreement(price=300, others=[101, 99, 100], ratio=1.5).score == 3.0
+
+
+def test_real_coincap_days_drift_only_where_coincap_changed_its_schema():
+    days = [profile(json.loads(day.read_text(), parse_float=Decimal)["data"]) for day in COINCAP_DAYS]
+    drifts = {
+        day.name[-15:-5]: schema_compare(old=a, new=b)
+        for day, a, b in zip(COINCAP_DAYS[1:], days, days[1:], strict=False)
+    }
+    quiet = {"added": [], "removed": [], "retyped": [], "renamed": []}
+    # On 2025-05-20 CoinCap began sending each asset's contract addresses by chain id: one new field.
+    assert drifts.pop("2025-05-20") == {**quiet, "added": ["tokens"]}
+    assert all(drift == quiet for drift in drifts.values()), drifts
