@@ -363,7 +363,8 @@ def scenarios_build(cursor) -> tuple[list[dict], int]:
 
 def history_coin_load(cursor) -> None:
     """One more coin, quoted hourly by every source for HISTORY_DAYS days up to NEWEST, with its consensus
-    computed as a run computes it: the history scenarios' coin, on top of the load (once)."""
+    and candles computed as a run computes them: the history scenarios' coin, on top of the load (once)."""
+    from coins.candles import candles_refresh
     from coins.consensus import consensus_refresh
 
     cursor.execute("SELECT EXISTS (SELECT 1 FROM coins_coin WHERE slug = %s)", [HISTORY_SLUG])
@@ -392,7 +393,8 @@ def history_coin_load(cursor) -> None:
     cursor.connection.commit()
     cursor.connection.autocommit = True
     consensus_refresh(run_id=run_id)
-    cursor.execute("VACUUM ANALYZE coins_quote, coins_consensus")
+    candles_refresh(run_id=run_id)
+    cursor.execute("VACUUM ANALYZE coins_quote, coins_consensus, coins_candle")
     print(
         f"loaded {HISTORY_SLUG}: {HISTORY_DAYS} days hourly in {time.perf_counter() - started:.1f} s", file=sys.stderr
     )

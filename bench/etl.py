@@ -151,7 +151,7 @@ class _Stages:
     """Wall time spent in each load stage, measured by wrapping the service's collaborators."""
 
     def __init__(self):
-        self.seconds = {"normalize": 0.0, "identity": 0.0, "upsert": 0.0, "consensus": 0.0}
+        self.seconds = {"normalize": 0.0, "identity": 0.0, "upsert": 0.0, "consensus": 0.0, "candles": 0.0}
         self.records = 0
 
     def timed(self, stage: str, function):
@@ -196,8 +196,9 @@ def _timed_run() -> dict:
         mock.patch.object(load, "source_spec", timed_source),
         mock.patch.object(load, "coins_resolve", stages.timed("identity", load.coins_resolve)),
         mock.patch.object(load, "quotes_upsert", stages.timed("upsert", load.quotes_upsert)),
-        # The consensus of the intervals the run touched, computed as the run is finalized.
+        # The consensus and candles of the intervals the run touched, computed as the run is finalized.
         mock.patch.object(runs, "consensus_refresh", stages.timed("consensus", runs.consensus_refresh)),
+        mock.patch.object(runs, "candles_refresh", stages.timed("candles", runs.candles_refresh)),
     ):
         t0 = time.perf_counter()
         run = services.run_normalize_and_upsert(run_id=run.pk)
@@ -228,7 +229,10 @@ def _timed_run() -> dict:
         "extract_seconds": round(sum(extract.values()), 3),
         "load_seconds": round(load, 3),
         "stages": {name: round(value, 3) for name, value in stages.seconds.items()},
-        "consensus_share_of_load": round(stages.seconds["consensus"] / load, 4) if load else None,
+        # The consensus step writes the consensus and then the candles of the intervals the run touched.
+        "consensus_share_of_load": round((stages.seconds["consensus"] + stages.seconds["candles"]) / load, 4)
+        if load
+        else None,
         "quote_rows_written": _quote_rows_written() - written_before,
         "sources": per_source,
     }

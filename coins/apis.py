@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from coins.caching import response_cached
 from coins.filters import QuoteFilter
-from coins.history import candle_json, coin_history_end, coin_price_history
+from coins.history import coin_history_candles_json, coin_history_end
 from coins.models import Coin
 from coins.selectors import (
     coin_get,
@@ -151,7 +151,7 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
         starts, ends = PriceHistoryParamsSerializer.window(
             attrs, newest_end=lambda: coin_history_end(coin=coin, interval=attrs["interval"])
         )
-        series = coin_price_history(
+        series = coin_history_candles_json(
             coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
         )
         # The shape PriceHistorySerializer documents, built directly (coins.history.candle_json).
@@ -161,9 +161,7 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
             "interval": attrs["interval"],
             "from": moment(starts),
             "to": moment(ends),
-            "series": [
-                {"source": name, "candles": [candle_json(c) for c in candles]} for name, candles in series.items()
-            ],
+            "series": [{"source": name, "candles": candles} for name, candles in series.items()],
         }
         return Response(body)
 

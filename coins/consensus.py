@@ -15,39 +15,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-_UNITS = {"1h": "hour", "1d": "day"}
-# SQLite keeps a moment as text ('2024-11-21 13:00:00'); these formats cut it to its interval's start.
-_SQLITE_STARTS = {"hour": "%%Y-%%m-%%d %%H:00:00", "day": "%%Y-%%m-%%d 00:00:00"}
-
+from coins.intervals import exact_sql, interval_end_sql, interval_start_sql
 
 # Each touched interval's sources, computed once and read by the three writes.
 _MEMBERS = "consensus_members"
 
 
-def interval_start_sql(*, column: str, interval: str) -> str:
-    """SQL for the start of the interval (1h or 1d, UTC) that `column`, a moment, falls in."""
-    unit = _UNITS[interval]
-    if connection.vendor == "postgresql":
-        return f"date_trunc('{unit}', {column})"
-    return f"strftime('{_SQLITE_STARTS[unit]}', {column})"
-
-
-def _interval_end_sql(*, column: str, interval: str) -> str:
-    unit = _UNITS[interval]
-    if connection.vendor == "postgresql":
-        return f"({column} + interval '1 {unit}')"
-    return f"datetime({column}, '+1 {unit}')"
-
-
-def exact_sql(expression: str) -> str:
-    """A NUMERIC result without the trailing zeros PostgreSQL's division and average pad it with."""
-    return f"trim_scale({expression})" if connection.vendor == "postgresql" else expression
-
-
 def _members_sql(interval: str) -> str:
     """WITH ... members: each source's last quote in each touched interval, with the interval's median."""
     start = interval_start_sql(column="q.as_of", interval=interval)
-    end = _interval_end_sql(column="(SELECT high FROM span)", interval=interval)
+    end = interval_end_sql(column="(SELECT high FROM span)", interval=interval)
     median = exact_sql("AVG(price_usd)")
     deviation = exact_sql("ROUND((r.price_usd - m.median) / m.median, 8)")
     # The quotes in the touched intervals: a range of moments (the run's span, an index range scan), matched to

@@ -211,3 +211,39 @@ class ConsensusQuote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consensus_id}/{self.source}"
+
+
+class Candle(models.Model):
+    """Open, high, low and close of one series of a coin in one hour or day: the rollup /coins/{slug}/history reads.
+
+    A series is a source, or "consensus". Written by coins.candles after each run for the hours and days
+    its quotes fall in (hours from the quotes, days from the hours), so a year of a series is 365 rows to
+    read, not the 8,760 hours of quotes under them.
+    """
+
+    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="candles", db_index=False)
+    interval = models.CharField(max_length=2, choices=ConsensusInterval.choices)
+    starts_at = models.DateTimeField(help_text="The interval's start (UTC); it ends one interval later.")
+    series = models.CharField(max_length=32, help_text='A source, or "consensus".')
+    open = NumericField()
+    high = NumericField()
+    low = NumericField()
+    close = NumericField()
+    # The last quote's in the interval: null when it had none (the consensus has neither).
+    market_cap_usd = NumericField(null=True, blank=True)
+    volume_24h_usd = NumericField(null=True, blank=True)
+    # On PostgreSQL, the candle as the API writes it (coins.history.candle_json_sql): a chart is then one
+    # string_agg of these. Empty on SQLite, whose doubles are formatted in Python.
+    body = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["coin", "interval", "starts_at", "series"]
+        constraints = [
+            # Leads with the coin and the moment: a window of a chart is one range of it.
+            models.UniqueConstraint(
+                fields=["coin", "interval", "starts_at", "series"], name="candle_coin_interval_starts_series_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coin_id}/{self.series}/{self.interval}@{self.starts_at:%Y-%m-%dT%H:%M:%SZ}"

@@ -7,17 +7,41 @@ indented body (the browsable API's, `; indent=`), a number orjson refuses
 (an integer past 64 bits), and a float with a negative exponent (1e-07, which
 orjson spells 1e-7). Types orjson does not know, and datetimes, go through DRF's
 encoder, as they would in DRF.
+
+A view may hand over JSON a query wrote (RawJSON): orjson writes its text as it is; DRF's path
+decodes it first.
 """
+
+import json
 
 import orjson
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _LINE_SEPARATORS = ("\u2028".encode(), "\u2029".encode())
 
 
+class RawJSON:
+    """A value's JSON text, already written (by PostgreSQL's json_agg, say)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+class RawJSONEncoder(JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, RawJSON):
+            return json.loads(obj.text)
+        return super().default(obj)
+
+
 class FastJSONRenderer(JSONRenderer):
     """JSONRenderer's output (compact, UTF-8), rendered by orjson where that gives the same bytes."""
+
+    encoder_class = RawJSONEncoder
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None or not self.compact or self.ensure_ascii:
@@ -25,9 +49,16 @@ class FastJSONRenderer(JSONRenderer):
         if self.get_indent(accepted_media_type, renderer_context or {}) is not None:
             return super().render(data, accepted_media_type, renderer_context)
         try:
-            body = orjson.dumps(data, default=self.encoder_class().default, option=_OPTIONS)
+            body = orjson.dumps(data, default=_orjson_default(self.encoder_class()), option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
         if b"e-" in body or any(separator in body for separator in _LINE_SEPARATORS):
             return super().render(data, accepted_media_type, renderer_context)
         return body
+
+
+def _orjson_default(encoder: JSONEncoder):
+    def default(obj):
+        return orjson.Fragment(obj.text) if isinstance(obj, RawJSON) else encoder.default(obj)
+
+    return default

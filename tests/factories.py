@@ -131,7 +131,9 @@ def make_quotes(coin, hours: int, *, source: str = "legacy_csv", price: str = "1
 
 def make_disputed_market(*, hours: int = 72, skewed_hours: tuple[int, ...] = (30, 31)):
     """Bitcoin quoted hourly by three sources for `hours` hours up to T0, close to one another except in
-    `skewed_hours` (hours before T0), when legacy_csv is 20% dear; the run's consensus computed. Returns the coin."""
+    `skewed_hours` (hours before T0), when legacy_csv is 20% dear; the run's consensus and candles computed.
+    Returns the coin."""
+    from coins.candles import candles_refresh
     from coins.consensus import consensus_refresh
     from etl.models import EtlRun
 
@@ -143,4 +145,5 @@ def make_disputed_market(*, hours: int = 72, skewed_hours: tuple[int, ...] = (30
             price = base * Decimal(factor) * (Decimal("1.2") if source == "legacy_csv" and ago in skewed_hours else 1)
             make_quote(btc, source=source, as_of=T0 - timedelta(hours=ago, minutes=-10), price_usd=price, run=run)
     consensus_refresh(run_id=run.pk)
+    candles_refresh(run_id=run.pk)
     return btc

@@ -15,7 +15,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from coins.caching import data_version_bump
-from coins.models import Coin, MatchRule, Quote, SourceListing
+from coins.models import Candle, Coin, MatchRule, Quote, SourceListing
 from etl.models import ListingMove, SourceItemHash
 from etl.pipeline.identity import Decision, Probe, decision_fields, decisions_apply, decisions_make, pool_gather
 
@@ -191,6 +191,7 @@ def _listing_move(*, listing: SourceListing, coin: Coin) -> None:
         to_coin=coin.slug,
     )
     Quote.objects.filter(coin_id=old, source=listing.source).update(coin=coin)
+    Candle.objects.filter(coin_id=old, series=listing.source).update(coin=coin)
     listing.coin = coin
     SourceListing.objects.filter(pk=listing.pk).update(coin=coin)
     # A snapshot source sends the item unchanged next time; its quote must still be written under the new coin.

@@ -17,6 +17,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from coins.caching import data_version_bump
+from coins.candles import candles_refresh
 from coins.consensus import consensus_refresh
 from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RawRecord, RunStatus, SourceRun, SourceStatus
 from etl.sources.registry import source_names
@@ -199,14 +200,23 @@ def etl_run_finalize(*, run_id: int) -> EtlRun:
 
 
 def run_consensus_refresh(*, run_id: int) -> None:
-    """The consensus of the intervals the run's quotes fall in. Its failure is logged, never the run's:
-    the quotes are committed, and the next run touching those intervals computes them again."""
+    """The consensus and the candles of the intervals the run's quotes fall in. Their failure is logged, never
+    the run's: the quotes are committed, and the next run touching those intervals computes them again."""
     started = time.perf_counter()
     try:
         written = consensus_refresh(run_id=run_id)
+        consensus_seconds = time.perf_counter() - started
+        candles = candles_refresh(run_id=run_id)
     except DatabaseError:
-        logger.exception("consensus of run %s failed", run_id)
+        logger.exception("consensus or candles of run %s failed", run_id)
         return
-    logger.info("consensus of run %s: %s intervals in %.2f s", run_id, written, time.perf_counter() - started)
-    if written:
+    logger.info(
+        "consensus of run %s: %s intervals in %.2f s, %s candles in %.2f s",
+        run_id,
+        written,
+        consensus_seconds,
+        candles,
+        time.perf_counter() - started - consensus_seconds,
+    )
+    if written or candles:
         transaction.on_commit(data_version_bump)

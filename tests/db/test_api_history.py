@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from coins.candles import candles_refresh
 from coins.consensus import consensus_refresh
 from etl.models import EtlRun
 from tests.factories import T0, make_coin, make_quote
@@ -33,6 +34,7 @@ def btc():
             coin, source="coinpaprika", as_of=T0 + timedelta(hours=hour, minutes=5), price_usd=Decimal("103"), run=run
         )
     consensus_refresh(run_id=run.pk)
+    candles_refresh(run_id=run.pk)
     return coin
 
 

@@ -1,4 +1,5 @@
-"""Every query the read endpoints run reaches coins_quote through an index, at realistic statistics.
+"""Every query the read endpoints run reaches coins_quote and coins_candle through an index, at realistic
+statistics.
 
 With a few rows the planner rightly prefers to read a table whole, so the plans are
 taken over a couple of hundred thousand quotes and fresh ANALYZE statistics, with the
@@ -13,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from coins.candles import candles_refresh
 from coins.models import Coin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -25,7 +27,7 @@ NEWEST = datetime(2025, 6, 1, tzinfo=UTC)
 @pytest.fixture
 def market():
     """COINS coins (symbols shared in pairs, as real ones are), each quoted hourly for HOURS hours by
-    one of the three sources in turn; as inserted by hourly runs, the ids grow with as_of."""
+    one of the three sources in turn; as inserted by hourly runs, the ids grow with as_of; their candles."""
     Coin.objects.bulk_create(
         Coin(
             slug=f"coin-{i}",
@@ -48,8 +50,14 @@ def market():
                 " %s, (id * 7919 + %s * 104729) %% 1000003 / 1000.0, id * 1000, rank, 'x', %s, %s FROM coins_coin",
                 [hour, adapt(NEWEST - timedelta(hours=hour)), hour, adapt(NEWEST), adapt(NEWEST)],
             )
+    candles_refresh(run_id=None)
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return Coin.objects.order_by("-pk").first()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _deep_cursor(api_client) -> str:
@@ -68,14 +76,14 @@ def _plan(sql: str) -> str:
         return "\n".join(str(row[-1]) for row in cursor.fetchall())
 
 
-def _reads_quotes_whole(plan: str) -> bool:
+def _reads_whole(plan: str) -> bool:
     if connection.vendor == "postgresql":
-        return "Seq Scan on coins_quote" in plan
+        return re.search(r"Seq Scan on coins_(quote|candle)\b", plan) is not None
     # SQLite: "SCAN coins_quote" reads the table in rowid order; "SCAN ... USING INDEX" and "SEARCH" do not.
-    return re.search(r"\bSCAN coins_quote\b(?! USING)", plan) is not None
+    return re.search(r"\bSCAN coins_(quote|candle)\b(?! USING)", plan) is not None
 
 
-def test_no_endpoint_reads_the_quote_table_whole(api_client, market):
+def test_no_endpoint_reads_the_quote_or_candle_table_whole(api_client, market):
     window = {
         "as_of_after": (NEWEST - timedelta(hours=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "as_of_before": (NEWEST - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -95,16 +103,21 @@ def test_no_endpoint_reads_the_quote_table_whole(api_client, market):
         f"/coins/{market.slug}/history",
         f"/coins/{market.slug}/history?interval=1d",
         f"/coins/{market.slug}/history?source=coincap",
+        # Ends inside an hour: those parts are grouped from the quotes.
+        f"/coins/{market.slug}/history?"
+        + urlencode(
+            {"from": _iso(NEWEST - timedelta(days=3, minutes=-15)), "to": _iso(NEWEST - timedelta(minutes=30))}
+        ),
     ]
     whole_reads = {}
     for url in urls:
         with CaptureQueriesContext(connection) as captured:
             response = api_client.get(url)
         assert response.status_code == 200, (url, response.content[:300])
-        statements = [q["sql"] for q in captured.captured_queries if "coins_quote" in q["sql"]]
+        statements = [q["sql"] for q in captured.captured_queries if re.search(r"coins_(quote|candle)\b", q["sql"])]
         assert statements, f"{url} read no quotes"
         for sql in statements:
             plan = _plan(sql)
-            if _reads_quotes_whole(plan):
+            if _reads_whole(plan):
                 whole_reads.setdefault(url, []).append(f"{sql}\n{plan}")
     assert not whole_reads, "\n\n".join(f"{url}:\n" + "\n".join(plans) for url, plans in whole_reads.items())

@@ -1,0 +1,144 @@
+"""The stored candles: written after each run for the hours and days it touched, read by /coins/{slug}/history.
+
+Checked against candles computed here, in Python, straight from the quotes: over several runs that each
+add to hours and days an earlier run already rolled up, and for windows whose ends fall inside an interval.
+"""
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from coins.candles import candles_refresh
+from coins.consensus import consensus_refresh
+from coins.history import candle_json, coin_history_candles_json, coin_price_history
+from coins.intervals import interval_floor
+from coins.models import Candle, Quote
+from core.renderers import FastJSONRenderer
+from etl.models import EtlRun, RunStatus
+from tests.factories import T0, make_coin, make_quote
+
+pytestmark = pytest.mark.django_db
+
+SOURCES = ("coincap", "coinpaprika", "legacy_csv")
+
+
+def reference(quotes: list[Quote], *, interval: str, starts: datetime, ends: datetime) -> dict[str, list[dict]]:
+    """candle_json objects per source, from the quotes in [starts, ends) grouped here."""
+    groups: dict[tuple[str, datetime], list[Quote]] = {}
+    for quote in sorted(quotes, key=lambda q: q.as_of):
+        if starts <= quote.as_of < ends:
+            groups.setdefault((quote.source, interval_floor(quote.as_of, interval=interval)), []).append(quote)
+    found: dict[str, list[dict]] = {}
+    for (source, starts_at), group in sorted(groups.items()):
+        prices = [q.price_usd for q in group]
+        last = group[-1]
+        found.setdefault(source, []).append(
+            {
+                "starts_at": starts_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "open": format(prices[0], "f"),
+                "high": format(max(prices), "f"),
+                "low": format(min(prices), "f"),
+                "close": format(last.price_usd, "f"),
+                "market_cap_usd": None if last.market_cap_usd is None else format(last.market_cap_usd, "f"),
+                "volume_24h_usd": None if last.volume_24h_usd is None else format(last.volume_24h_usd, "f"),
+            }
+        )
+    return found
+
+
+def served(coin, **window) -> dict[str, list]:
+    """The series as the API writes them (PostgreSQL's JSON text included), decoded again."""
+    import json
+
+    body = FastJSONRenderer().render({"series": coin_history_candles_json(coin=coin, **window)})
+    return json.loads(body)["series"]
+
+
+@pytest.fixture
+def market():
+    """Three days of quotes from three sources at random minutes, loaded by four runs in time order, each
+    rolling up what it wrote: every run but the first adds to an hour and a day an earlier one had."""
+    rng = random.Random(20241121)
+    coin = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    moments = sorted({T0 + timedelta(minutes=rng.randrange(3 * 24 * 60)) for _ in range(400)})
+    runs = [EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED) for _ in range(4)]
+    quotes = []
+    for index, moment in enumerate(moments):
+        run = runs[index * len(runs) // len(moments)]
+        source = SOURCES[index % 3]
+        price = Decimal(97000 + rng.randrange(-5000, 5000)) / (10 ** rng.randrange(0, 9))
+        cap = None if index % 7 == 0 else Decimal(rng.randrange(10**12)) / 100
+        quotes.append(make_quote(coin, source=source, as_of=moment, price_usd=price, market_cap_usd=cap, run=run))
+        if moment == moments[-1] or runs[(index + 1) * len(runs) // len(moments)] is not run:
+            consensus_refresh(run_id=run.pk)
+            candles_refresh(run_id=run.pk)
+    return coin, quotes
+
+
+@pytest.mark.parametrize(
+    ("interval", "starts", "ends"),
+    [
+        ("1h", T0, T0 + timedelta(days=3)),
+        ("1d", T0, T0 + timedelta(days=3)),
+        # Ends inside an hour and inside a day: those parts come from the quotes, the rest from the candles.
+        ("1h", T0 + timedelta(hours=5, minutes=17), T0 + timedelta(days=2, hours=3, minutes=41)),
+        ("1d", T0 + timedelta(hours=9, minutes=30), T0 + timedelta(days=2, hours=20)),
+        ("1d", T0 + timedelta(days=1, hours=2), T0 + timedelta(days=1, hours=14)),  # inside one day
+    ],
+)
+def test_the_history_is_the_quotes_grouped_whatever_runs_wrote_them(market, interval, starts, ends):
+    coin, quotes = market
+    expected = reference(quotes, interval=interval, starts=starts, ends=ends)
+    typed = coin_price_history(coin=coin, interval=interval, starts=starts, ends=ends)
+    assert {name: [candle_json(c) for c in candles] for name, candles in typed.items() if name in SOURCES} == expected
+    assert {
+        name: candles
+        for name, candles in served(coin, interval=interval, starts=starts, ends=ends, source="").items()
+        if name in SOURCES
+    } == expected
+
+
+def test_the_consensus_series_rolls_up_the_hourly_consensus(market):
+    coin, _ = market
+    window = {"starts": T0, "ends": T0 + timedelta(days=3)}
+    hours = coin_price_history(coin=coin, interval="1h", source="consensus", **window)["consensus"]
+    (first_day, *_) = coin_price_history(coin=coin, interval="1d", source="consensus", **window)["consensus"]
+    of_day = [c for c in hours if c.starts_at < T0 + timedelta(days=1)]
+    assert all(c.open == c.high == c.low == c.close for c in hours)
+    assert (first_day.open, first_day.close) == (of_day[0].close, of_day[-1].close)
+    assert (first_day.high, first_day.low) == (max(c.close for c in of_day), min(c.close for c in of_day))
+
+
+def test_a_rerun_of_an_interval_replaces_its_candle(market):
+    coin, quotes = market
+    newest = max(quotes, key=lambda q: q.as_of)
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    make_quote(
+        coin, source=newest.source, as_of=newest.as_of + timedelta(seconds=1), price_usd=Decimal("1000000000"), run=run
+    )
+    candles_refresh(run_id=run.pk)
+    hour = interval_floor(newest.as_of, interval="1h")
+    for interval in ("1h", "1d"):
+        candle = Candle.objects.get(
+            coin=coin, series=newest.source, interval=interval, starts_at=interval_floor(hour, interval=interval)
+        )
+        assert (candle.close, candle.high) == (Decimal("1000000000"), Decimal("1000000000"))
+    assert Candle.objects.filter(coin=coin, interval="1h", starts_at=hour, series=newest.source).count() == 1
+
+
+def test_every_digit_survives_on_both_paths(api_client):
+    coin = make_coin("SHIB", "Shiba Inu", "shiba-inu", rank=12)
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    figures = ("0.000024661", "0.000024663000", "62596198052.8648707737382150")
+    for minutes, price in enumerate(figures):
+        make_quote(coin, source="coincap", as_of=T0 + timedelta(minutes=minutes), price_usd=Decimal(price), run=run)
+    candles_refresh(run_id=run.pk)
+    (hour,) = api_client.get("/coins/shiba-inu/history?source=coincap").json()["series"][0]["candles"]
+    if connection.vendor == "postgresql":  # SQLite keeps a NUMERIC as a double: 15 digits at best
+        assert (hour["open"], hour["high"], hour["close"]) == (figures[0], figures[2], figures[2])
+    assert hour["starts_at"] == "2024-11-21T00:00:00Z"
+    html = api_client.get("/coins/shiba-inu/history?source=coincap", HTTP_ACCEPT="text/html")
+    assert html.status_code == 200 and hour["open"].encode() in html.content
