@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
-from coins.models import Coin, MatchRule, Quote, SourceListing
+from coins.candles import candles_refresh
+from coins.models import Candle, Coin, MatchRule, Quote, SourceListing
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import QuoteRecord
 from etl.services import ListingConflict, listing_confirm, listing_repoint, listings_to_review
@@ -255,12 +256,19 @@ def test_a_manual_repoint_survives_the_next_run_and_takes_its_quotes():
     assert (repointed.match_rule, repointed.reviewed_by) == (MatchRule.MANUAL, "ops")
 
 
-def test_a_listing_split_off_takes_its_quotes_to_a_coin_of_its_own():
+def test_a_listing_split_off_takes_its_quotes_and_candles_to_a_coin_of_its_own():
     resolve("coinpaprika", record("coinpaprika", "eth-ethereum", "ETH", "Ethereum", 2))
     resolve("coincap", record("coincap", "ethereum", "ETH", "Ethereum", 2, slug="ethereum"))
+    candles_refresh(run_id=None)
     listing_repoint(listing=listing("coincap", "ethereum"), coin=None, user="ops")
     own = listing("coincap", "ethereum").coin
     assert own.slug != "ethereum" and Quote.objects.filter(coin=own, source="coincap").count() == 1
+    # The chart of each coin shows its own sources only.
+    assert set(Candle.objects.filter(coin=own).values_list("series", "interval")) == {
+        ("coincap", "1h"),
+        ("coincap", "1d"),
+    }
+    assert set(Candle.objects.filter(coin__slug="ethereum").values_list("series", flat=True)) == {"coinpaprika"}
 
 
 def test_the_review_queue_holds_unreviewed_low_confidence_listings_newest_first():
