@@ -105,23 +105,22 @@ def _run_flags(source_run: SourceRun) -> list[Anomaly]:
 
 
 def _price_flags(source_run: SourceRun) -> list[Anomaly]:
-    written = list(
-        Quote.objects.filter(run_id=source_run.run_id, source=source_run.source).values_list(
-            "id", "coin_id", "as_of", "price_usd"
-        )
-    )
+    mine = Quote.objects.filter(run_id=source_run.run_id, source=source_run.source)
+    written = list(mine.values_list("id", "coin_id", "as_of", "price_usd"))
     if not written:
         return []
-    coins = {coin_id for _, coin_id, _, _ in written}
+    # The run's coins as a subquery, not a list: a run of 40,000 coins is past SQLite's (and psycopg2's) limit
+    # of parameters a statement.
+    coins = mine.values("coin_id")
     earliest, latest = min(q[2] for q in written), max(q[2] for q in written)
     flags = _jumps(source_run, written, coins, earliest) + _disagreements(source_run, written, coins, earliest, latest)
-    slugs = dict(Coin.objects.filter(pk__in={f.coin_id for f in flags}).values_list("pk", "slug"))
+    slugs = dict(Coin.objects.filter(pk__in=coins).values_list("pk", "slug")) if flags else {}
     for flag in flags:
         flag.detail = f"{slugs.get(flag.coin_id, flag.coin_id)}: {flag.detail}"
     return flags
 
 
-def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earliest) -> list[Anomaly]:
+def _jumps(source_run: SourceRun, written: list[tuple], coins: QuerySet, earliest) -> list[Anomaly]:
     window = settings.ANOMALY_WINDOW_RUNS
     same = Quote.objects.filter(source=source_run.source, coin_id__in=coins)
     before = (
@@ -165,7 +164,7 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: set[int], earlies
     return flags
 
 
-def _disagreements(source_run: SourceRun, written: list[tuple], coins: set[int], earliest, latest) -> list[Anomaly]:
+def _disagreements(source_run: SourceRun, written: list[tuple], coins: QuerySet, earliest, latest) -> list[Anomaly]:
     near = timedelta(seconds=settings.IDENTITY_PRICE_WINDOW_SECONDS)
     others = defaultdict(lambda: defaultdict(list))
     for coin_id, source, as_of, price in (
