@@ -71,6 +71,8 @@ TARGET_RPS = {
     "data_cached": 2500,
 }
 TARGET_P99_MS = 25
+# Issue 13: a chart's history, uncached, at TARGET_CONNECTIONS.
+TARGET_HISTORY_P50_MS = 20
 TARGET_FLOOR_RATIO = 2.0
 TARGET_CONNECTIONS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -734,6 +736,15 @@ def targets_check(scenarios: dict[str, dict], *, connections: int) -> list[dict]
         }
         for name in ("data_first", "data_deep")
     ]
+    history_targets = [
+        {
+            "target": f"{name} p50 < {TARGET_HISTORY_P50_MS} ms at {connections} conns, uncached",
+            "measured": f"p50 {(run := scenarios[name]['http'][str(connections)])['p50_ms']:.1f} ms, "
+            f"{run['rps']:,.0f} req/s, {run['cpu_ms_per_request']:.2f} ms CPU/req",
+            "pass": run["p50_ms"] < TARGET_HISTORY_P50_MS,
+        }
+        for name in ("history_1h_7d", "history_1d_1y")
+    ]
     return [
         {
             "target": f"deep page costs <= {TARGET_DEEP_RATIO}x the first ({connections} conns)",
@@ -742,6 +753,7 @@ def targets_check(scenarios: dict[str, dict], *, connections: int) -> list[dict]
         },
         *rps_targets,
         *floor_targets,
+        *history_targets,
         {
             "target": "no Seq Scan on coins_quote",
             "measured": "; ".join(seq_scans) or "index scans only",
