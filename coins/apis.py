@@ -1,4 +1,7 @@
+import functools
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
@@ -155,7 +158,7 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
             coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
         )
         # The shape PriceHistorySerializer documents, built directly (coins.history.candle_json).
-        moment = PriceHistorySerializer().fields["to"].to_representation
+        moment = _history_moment().to_representation
         body = {
             "coin": coin.slug,
             "interval": attrs["interval"],
@@ -164,6 +167,12 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
             "series": [{"source": name, "candles": candles} for name, candles in series.items()],
         }
         return Response(body)
+
+
+@functools.cache
+def _history_moment() -> serializers.DateTimeField:
+    # PriceHistorySerializer's own `from`/`to` field, built once: a serializer's fields are deep copies each time.
+    return PriceHistorySerializer().fields["to"]
 
 
 class DisagreementListView(ApiContract, ReadApiMixin, ListAPIView):

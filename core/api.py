@@ -7,6 +7,7 @@ from rest_framework.serializers import Serializer
 
 # DRF's own: `?format=json` or `?format=api` picks the renderer.
 _ALWAYS_KNOWN = frozenset({"format"})
+_KNOWN_BY_VIEW: dict[type, frozenset[str]] = {}
 
 
 class ApiContract:
@@ -28,7 +29,15 @@ class ApiContract:
             data.setdefault("request_id", getattr(request, "id", None))
         return super().finalize_response(request, response, *args, **kwargs)
 
-    def query_params_known(self) -> set[str]:
+    def query_params_known(self) -> frozenset[str]:
+        # The same for every request of a view: worked out once (building the serializers' fields costs more
+        # than a small page's SQL).
+        known = _KNOWN_BY_VIEW.get(type(self))
+        if known is None:
+            known = _KNOWN_BY_VIEW[type(self)] = frozenset(self._query_params_declared())
+        return known
+
+    def _query_params_declared(self) -> set[str]:
         names = set(_ALWAYS_KNOWN)
         if self.query_serializer is not None:
             names.update(self.query_serializer().fields)
