@@ -13,7 +13,6 @@ def candles_build(apps, schema_editor):
     candles_refresh(run_id=None)
 
 
-
 class Migration(migrations.Migration):
 
     dependencies = [

@@ -218,3 +218,24 @@ def test_a_multi_coin_csv_of_names_loads_each_currency_as_its_coin(real):
     ripple = SourceListing.objects.get(source="legacy_csv", source_id=":ripple")
     assert (ripple.coin.name, ripple.coin.symbol, ripple.coin.provisional) == ("Ripple", "", True)
     assert Quote.objects.filter(coin=ripple.coin).count() == 1572 and ripple in listings_to_review()
+
+
+def test_a_years_daily_history_of_a_real_export_is_its_closes(real, api_client):
+    """The run's own rollup (candles written as the run ends) over 2,991 real daily closes: a 1d history of
+    the export's last year is one candle a day, each the close the file has for it, to the digit."""
+    paprika_load()
+    csv_load(real, KAGGLE_CLEAN)
+    bitcoin = Coin.objects.get(pk=_coin_of("coinpaprika", "btc-bitcoin"))
+    window = {"interval": "1d", "source": "legacy_csv", "from": "2020-07-07T00:00:00Z", "to": "2021-07-07T00:00:00Z"}
+    body = api_client.get(f"/coins/{bitcoin.slug}/history", window).json()
+    (series,) = body["series"]
+    closes = Quote.objects.filter(
+        coin=bitcoin,
+        source="legacy_csv",
+        as_of__gte=datetime(2020, 7, 7, tzinfo=UTC),
+        as_of__lt=datetime(2021, 7, 7, tzinfo=UTC),
+    ).order_by("as_of")
+    assert len(series["candles"]) == closes.count() == 365
+    for candle, quote in zip(series["candles"], closes, strict=True):
+        assert candle["starts_at"] == quote.as_of.strftime("%Y-%m-%dT00:00:00Z")
+        assert candle["open"] == candle["close"] == format(quote.price_usd, "f")
