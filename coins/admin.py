@@ -40,9 +40,9 @@ CHART_DAYS = (7, 30)
 
 def coin_chart_context(*, coin: Coin, days: int) -> dict:
     """The coin page's chart: its hourly closes per source and the consensus over the last `days` days of its quotes."""
-    ends = coin_history_end(coin=coin, interval="1h")
+    ends = coin_history_end(coin_id=coin.pk, interval="1h")
     starts = ends - timedelta(days=days)
-    history = coin_price_history(coin=coin, interval="1h", starts=starts, ends=ends)
+    history = coin_price_history(coin_id=coin.pk, interval="1h", starts=starts, ends=ends)
     chart = price_chart_svg(
         series={name: [(c.starts_at, c.close) for c in candles] for name, candles in history.items()},
         consensus=CONSENSUS_SERIES,

@@ -12,6 +12,7 @@ from coins.history import coin_history_candles_json, coin_history_end
 from coins.models import Coin
 from coins.selectors import (
     coin_get,
+    coin_id_get,
     coins_consensus_prefetch,
     coins_latest_quotes_prefetch,
     coins_list,
@@ -147,20 +148,20 @@ class CoinPriceHistoryView(ApiContract, ReadApiMixin, GenericAPIView):
     def _history(self, request, slug: str) -> Response:
         params = PriceHistoryParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        coin = Coin.objects.filter(slug=slug).first()
-        if coin is None:
+        coin_id = coin_id_get(slug=slug)
+        if coin_id is None:
             raise _no_coin(slug)
         attrs = params.validated_data
         starts, ends = PriceHistoryParamsSerializer.window(
-            attrs, newest_end=lambda: coin_history_end(coin=coin, interval=attrs["interval"])
+            attrs, newest_end=lambda: coin_history_end(coin_id=coin_id, interval=attrs["interval"])
         )
         series = coin_history_candles_json(
-            coin=coin, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
+            coin_id=coin_id, interval=attrs["interval"], starts=starts, ends=ends, source=attrs.get("source", "")
         )
         # The shape PriceHistorySerializer documents, built directly (coins.history.candle_json).
         moment = _history_moment().to_representation
         body = {
-            "coin": coin.slug,
+            "coin": slug,
             "interval": attrs["interval"],
             "from": moment(starts),
             "to": moment(ends),

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from coins.intervals import interval_ceil, interval_floor, interval_start_sql
-from coins.models import Coin, Quote
+from coins.models import Quote
 from core.renderers import RawJSON
 
 CONSENSUS_SERIES = "consensus"
@@ -77,9 +77,9 @@ def ohlc_sql(rows: str) -> str:
     ) o WHERE position = 1"""
 
 
-def coin_history_end(*, coin: Coin, interval: str) -> datetime:
+def coin_history_end(*, coin_id: int, interval: str) -> datetime:
     """The end of the interval of the coin's newest quote (of now if it has none): where a window ends by default."""
-    newest = Quote.objects.filter(coin=coin).order_by("-as_of").values_list("as_of", flat=True).first()
+    newest = Quote.objects.filter(coin_id=coin_id).order_by("-as_of").values_list("as_of", flat=True).first()
     newest = (newest or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     if interval == "1d":
         return newest.replace(hour=0) + timedelta(days=1)
@@ -87,15 +87,16 @@ def coin_history_end(*, coin: Coin, interval: str) -> datetime:
 
 
 def coin_price_history(
-    *, coin: Coin, interval: str, starts: datetime, ends: datetime, source: str = ""
+    *, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str = ""
 ) -> dict[str, list[Candle]]:
     """{series: candles in time order} for each source that quoted the coin in [starts, ends), then
     "consensus"; `source` keeps one of them only."""
-    rows, params = _window_sql(coin=coin, interval=interval, starts=starts, ends=ends, source=source)
+    rows, params = _window_sql(coin_id=coin_id, interval=interval, starts=starts, ends=ends, source=source)
     found: dict[str, list[Candle]] = {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT series, starts_at, {', '.join(CANDLE_FIELDS)} FROM ({rows}) c {_SERIES_ORDER}, starts_at", params
+            f"SELECT series, starts_at, {', '.join(CANDLE_FIELDS)} FROM ({rows}) c ORDER BY {_SERIES_KEY}, starts_at",
+            params,
         )
         for name, starts_at, *figures in cursor.fetchall():
             found.setdefault(name, []).append(Candle(_parsed(starts_at), *map(_decimal, figures)))
@@ -105,18 +106,18 @@ def coin_price_history(
 
 
 def coin_history_candles_json(
-    *, coin: Coin, interval: str, starts: datetime, ends: datetime, source: str = ""
+    *, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str = ""
 ) -> dict[str, list[dict] | RawJSON]:
     """coin_price_history's series as the API serves them (candle_json). On PostgreSQL each stored candle
     carries its JSON text (written with it), joined here into each series' list: no value becomes a Decimal."""
     if connection.vendor != "postgresql":
-        series = coin_price_history(coin=coin, interval=interval, starts=starts, ends=ends, source=source)
+        series = coin_price_history(coin_id=coin_id, interval=interval, starts=starts, ends=ends, source=source)
         return {name: [candle_json(candle) for candle in candles] for name, candles in series.items()}
-    rows, params = _window_sql(coin=coin, interval=interval, starts=starts, ends=ends, source=source)
+    rows, params = _window_sql(coin_id=coin_id, interval=interval, starts=starts, ends=ends, source=source)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT series, '[' || string_agg(body, ',' ORDER BY starts_at) || ']' FROM ({rows}) c"
-            f" GROUP BY series {_SERIES_ORDER}",
+            f" GROUP BY {_SERIES_KEY} ORDER BY {_SERIES_KEY}",
             params,
         )
         found = {name: RawJSON(text) for name, text in cursor.fetchall()}
@@ -125,11 +126,12 @@ def coin_history_candles_json(
     return found
 
 
-# The sources by name, then the consensus.
-_SERIES_ORDER = f"ORDER BY series = '{CONSENSUS_SERIES}', series"
+# The sources by name, then the consensus. Grouped by the same key it is ordered by, a window's series come
+# out of the one sort the grouping needs: no second sort of four long texts.
+_SERIES_KEY = f"series = '{CONSENSUS_SERIES}', series"
 
 
-def _window_sql(*, coin: Coin, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
+def _window_sql(*, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
     """The candles of [starts, ends): stored ones for its whole intervals, computed ones for a part at either end."""
     whole = (interval_ceil(starts, interval=interval), interval_floor(ends, interval=interval))
     parts = [(starts, ends)] if whole[0] >= whole[1] else [(starts, whole[0]), (whole[1], ends)]
@@ -138,20 +140,20 @@ def _window_sql(*, coin: Coin, interval: str, starts: datetime, ends: datetime, 
         f"SELECT series, starts_at, {_FIGURES}, body FROM coins_candle"
         f" WHERE coin_id = %s AND interval = %s AND starts_at >= %s AND starts_at < %s{only}"
     ]
-    params = [coin.pk, interval, _moment(whole[0]), _moment(whole[1]), *([source] if source else [])]
+    params = [coin_id, interval, _moment(whole[0]), _moment(whole[1]), *([source] if source else [])]
     for part_starts, part_ends in parts:
         if part_starts < part_ends:
             sql, part_params = _part_sql(
-                coin=coin, interval=interval, starts=part_starts, ends=part_ends, source=source
+                coin_id=coin_id, interval=interval, starts=part_starts, ends=part_ends, source=source
             )
             statements.append(f"SELECT series, starts_at, {_FIGURES}, {candle_json_sql()} AS body FROM ({sql}) p")
             params += part_params
     return " UNION ALL ".join(statements), params
 
 
-def _part_sql(*, coin: Coin, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
+def _part_sql(*, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
     """A part of one interval, from the quotes and consensus rows in it, grouped as the stored candles are."""
-    window = [coin.pk, _moment(starts), _moment(ends)]
+    window = [coin_id, _moment(starts), _moment(ends)]
     rows, params = [], []
     if source != CONSENSUS_SERIES:
         only = " AND source = %s" if source else ""

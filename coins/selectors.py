@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
 from coins.keys import symbol_key
@@ -33,6 +34,15 @@ def coins_list(*, filters: Mapping[str, str] | None = None) -> QuerySet[Coin]:
     if search := filters.get("search"):
         coins = coins.filter(Q(name__icontains=search) | Q(slug__icontains=search) | Q(symbol__icontains=search))
     return coins
+
+
+def coin_id_get(*, slug: str) -> int | None:
+    """The id of the coin with this slug, or None. The history's first query, written as SQL: the ORM's
+    compile of this lookup costs three times what PostgreSQL spends answering it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM coins_coin WHERE slug = %s", [slug])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def coin_get(*, slug: str, history: int) -> Coin:

@@ -53,7 +53,7 @@ def served(coin, **window) -> dict[str, list]:
     """The series as the API writes them (PostgreSQL's JSON text included), decoded again."""
     import json
 
-    body = FastJSONRenderer().render({"series": coin_history_candles_json(coin=coin, **window)})
+    body = FastJSONRenderer().render({"series": coin_history_candles_json(coin_id=coin.pk, **window)})
     return json.loads(body)["series"]
 
 
@@ -92,7 +92,7 @@ def market():
 def test_the_history_is_the_quotes_grouped_whatever_runs_wrote_them(market, interval, starts, ends):
     coin, quotes = market
     expected = reference(quotes, interval=interval, starts=starts, ends=ends)
-    typed = coin_price_history(coin=coin, interval=interval, starts=starts, ends=ends)
+    typed = coin_price_history(coin_id=coin.pk, interval=interval, starts=starts, ends=ends)
     assert {name: [candle_json(c) for c in candles] for name, candles in typed.items() if name in SOURCES} == expected
     assert {
         name: candles
@@ -104,8 +104,8 @@ def test_the_history_is_the_quotes_grouped_whatever_runs_wrote_them(market, inte
 def test_the_consensus_series_rolls_up_the_hourly_consensus(market):
     coin, _ = market
     window = {"starts": T0, "ends": T0 + timedelta(days=3)}
-    hours = coin_price_history(coin=coin, interval="1h", source="consensus", **window)["consensus"]
-    (first_day, *_) = coin_price_history(coin=coin, interval="1d", source="consensus", **window)["consensus"]
+    hours = coin_price_history(coin_id=coin.pk, interval="1h", source="consensus", **window)["consensus"]
+    (first_day, *_) = coin_price_history(coin_id=coin.pk, interval="1d", source="consensus", **window)["consensus"]
     of_day = [c for c in hours if c.starts_at < T0 + timedelta(days=1)]
     assert all(c.open == c.high == c.low == c.close for c in hours)
     assert (first_day.open, first_day.close) == (of_day[0].close, of_day[-1].close)
