@@ -147,6 +147,13 @@ class ConsensusInterval(models.TextChoices):
     DAY = "1d", "Daily"
 
 
+# The consensus and candle tables are derived: coins.consensus and coins.candles write them set-based from the
+# quotes, whose own keys are checked, so they carry no foreign-key constraint in the database (a check queued
+# for each written row was a fifth of a first run's consensus step). Django still cascades a deleted coin's
+# rows to them, and a key that leads a unique constraint needs no index of its own.
+DERIVED = {"db_constraint": False, "db_index": False}
+
+
 class Consensus(models.Model):
     """One price for a coin in one interval: the median of each source's last quote in it.
 
@@ -154,7 +161,7 @@ class Consensus(models.Model):
     further than CONSENSUS_OUTLIER_PCT from the median is flagged on its ConsensusQuote.
     """
 
-    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="consensus")
+    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="consensus", **DERIVED)
     interval = models.CharField(max_length=2, choices=ConsensusInterval.choices)
     starts_at = models.DateTimeField(help_text="The interval's start (UTC); it ends one interval later.")
     price_usd = NumericField(help_text="The median of the sources' last prices in the interval.")
@@ -195,7 +202,7 @@ class Disagreement(Consensus):
 class ConsensusQuote(models.Model):
     """One source's say in a consensus: its last quote in the interval and its distance from the median."""
 
-    consensus = models.ForeignKey(Consensus, on_delete=models.CASCADE, related_name="quotes")
+    consensus = models.ForeignKey(Consensus, on_delete=models.CASCADE, related_name="quotes", **DERIVED)
     source = models.CharField(max_length=32)
     as_of = models.DateTimeField()
     price_usd = NumericField()
@@ -221,7 +228,7 @@ class Candle(models.Model):
     read, not the 8,760 hours of quotes under them.
     """
 
-    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="candles", db_index=False)
+    coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="candles", **DERIVED)
     interval = models.CharField(max_length=2, choices=ConsensusInterval.choices)
     starts_at = models.DateTimeField(help_text="The interval's start (UTC); it ends one interval later.")
     series = models.CharField(max_length=32, help_text='A source, or "consensus".')

@@ -15,7 +15,7 @@ from coins.candles import candles_refresh
 from coins.consensus import consensus_refresh
 from coins.history import candle_json, coin_history_candles_json, coin_price_history
 from coins.intervals import interval_floor
-from coins.models import Candle, Quote
+from coins.models import Candle, Consensus, ConsensusQuote, Quote
 from core.renderers import FastJSONRenderer
 from etl.models import EtlRun, RunStatus
 from tests.factories import T0, make_coin, make_quote
@@ -142,3 +142,22 @@ def test_every_digit_survives_on_both_paths(api_client):
     assert hour["starts_at"] == "2024-11-21T00:00:00Z"
     html = api_client.get("/coins/shiba-inu/history?source=coincap", HTTP_ACCEPT="text/html")
     assert html.status_code == 200 and hour["open"].encode() in html.content
+
+
+def test_a_deleted_coin_takes_its_consensus_and_candles_along(market):
+    """The derived tables have no constraint in the database (coins.models.DERIVED): the cascade is Django's.
+    A coin is deleted once its quotes are gone (they protect it), as when its listings move to another."""
+    coin, _ = market
+    other = make_coin("ETH", "Ethereum", "ethereum", rank=2)
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    make_quote(other, source="coincap", as_of=T0, price_usd=Decimal("3000"), run=run)
+    consensus_refresh(run_id=run.pk)
+    candles_refresh(run_id=run.pk)
+    assert Candle.objects.filter(coin=coin).exists() and ConsensusQuote.objects.filter(consensus__coin=coin).exists()
+    Quote.objects.filter(coin=coin).delete()
+    coin.delete()
+    assert not Candle.objects.filter(coin_id=coin.pk).exists()
+    assert not Consensus.objects.filter(coin_id=coin.pk).exists()
+    assert ConsensusQuote.objects.filter(consensus__coin_id=coin.pk).count() == 0
+    assert ConsensusQuote.objects.count() == Consensus.objects.filter(coin=other).count() == 1
+    assert Candle.objects.filter(coin=other).count() == 4  # its source's and the consensus's hour and day
