@@ -25,6 +25,11 @@ class Coin(models.Model):
 
     class Meta:
         ordering = ["rank", "slug"]
+        indexes = [
+            # /coins in its order (unranked last, PostgreSQL's default for ascending): a page is a range of this
+            # index, not a sort of every coin.
+            models.Index(fields=["rank", "slug"], name="coin_rank_slug_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.symbol})"

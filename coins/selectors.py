@@ -26,7 +26,9 @@ def coins_list(*, filters: Mapping[str, str] | None = None) -> QuerySet[Coin]:
     """
     filters = filters or {}
     coins = Coin.objects.order_by(F("rank").asc(nulls_last=True), "slug").prefetch_related(
-        Prefetch("listings", queryset=SourceListing.objects.select_related("runner_up"))
+        # The runner-up by its own query: joined, PostgreSQL hashed the whole coin table for a page's listings.
+        "listings",
+        "listings__runner_up",
     )
     if symbol := filters.get("symbol"):
         # The folded key, as /data filters it: any case and spacing, and the index serves.

@@ -121,3 +121,20 @@ def test_no_endpoint_reads_the_quote_or_candle_table_whole(api_client, market):
             if _reads_whole(plan):
                 whole_reads.setdefault(url, []).append(f"{sql}\n{plan}")
     assert not whole_reads, "\n\n".join(f"{url}:\n" + "\n".join(plans) for url, plans in whole_reads.items())
+
+
+def test_a_page_of_coins_is_a_range_of_their_index(api_client, market):
+    """/coins in rank order, unranked last: on PostgreSQL an index range, not a sort of every coin; and the
+    page's listings without hashing the whole coin table for their runner-ups. (SQLite sorts nulls first when
+    ascending, so the embedded default sorts its coins.)"""
+    with CaptureQueriesContext(connection) as captured:
+        assert api_client.get("/coins?page=2").status_code == 200
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('SELECT "coins_coin"."id"') or 'FROM "coins_sourcelisting"' in q["sql"]
+    ]
+    assert len(statements) == 2, statements  # the page, its listings (no runner-up in this market)
+    if connection.vendor == "postgresql":
+        whole = [f"{sql}\n{plan}" for sql in statements if "Seq Scan on coins_coin" in (plan := _plan(sql))]
+        assert not whole, "\n\n".join(whole)
