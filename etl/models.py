@@ -32,6 +32,9 @@ class EtlRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set while a loader task is queued or loading for this run: one loader at a time, since identity
+    # resolution must not run twice at once (etl.services.runs.run_loader_claim and run_loader_release).
+    loader_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -74,6 +74,21 @@ def etl_runs_list(*, status: str | None = None, trigger: str | None = None) -> Q
     return runs
 
 
+def run_sources_loadable(*, run_id: int) -> list[SourceRun]:
+    """The run's extracted sources its loader may take now: in the run's order, up to the first still extracting.
+
+    Identity resolution depends on the order sources load in (a symbol-only CSV row takes the coin an API
+    source made before it), so sources load in the run's order however their extracts overlap.
+    """
+    loadable = []
+    for source_run in SourceRun.objects.select_related("run").filter(run_id=run_id).order_by("id"):
+        if source_run.status in (SourceStatus.PENDING, SourceStatus.EXTRACTING):
+            break
+        if source_run.status in (SourceStatus.EXTRACTED, SourceStatus.LOADING):
+            loadable.append(source_run)
+    return loadable
+
+
 def etl_run_get(*, run_id: int) -> EtlRun:
     return EtlRun.objects.prefetch_related(
         "source_runs", Prefetch("anomalies", Anomaly.objects.select_related("coin"))

@@ -12,7 +12,7 @@ from etl.services import (
     etl_run_trigger,
     raw_records_prune,
     run_normalize_and_upsert,
-    source_extract,
+    source_extract_hand_off,
 )
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class RunStepTask(Task):
     base=RunStepTask, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT, time_limit=settings.CELERY_TASK_TIME_LIMIT
 )
 def extract_source_task(run_id: int, source: str) -> None:
-    source_extract(run_id=run_id, source=source)
+    source_extract_hand_off(run_id=run_id, source=source)
 
 
 @shared_task(

@@ -63,13 +63,15 @@ def start_worker(celery_queue, transactional_db):
     workers = []
 
     def start(**env: str) -> WorkerProcess:
-        worker = WorkerProcess(queue=celery_queue, env=env).start()
+        worker = WorkerProcess(queue=celery_queue, env=env, name=f"{celery_queue}-{len(workers)}").start()
         workers.append(worker)
         return worker
 
     yield start
     for worker in workers:
-        worker.stop()
+        worker.terminate()
+    for worker in workers:
+        worker.wait()
 
 
 @pytest.fixture

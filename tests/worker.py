@@ -22,11 +22,13 @@ def database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, *, queue: str, env: dict[str, str]):
+    def __init__(self, *, queue: str, env: dict[str, str], name: str | None = None):
+        """`name` tells apart several workers of one queue (their node names and logs); the queue by default."""
         self.queue = queue
+        self.name = name or queue
         self.env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_QUEUE": queue, **env}
         self.process: subprocess.Popen | None = None
-        self.log = ROOT / "var" / f"worker-{queue}.log"
+        self.log = ROOT / "var" / f"worker-{self.name}.log"
 
     def start(self) -> "WorkerProcess":
         self.log.parent.mkdir(exist_ok=True)
@@ -46,7 +48,7 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "--hostname",
-                f"{self.queue}@%h",
+                f"{self.name}@%h",
             ],
             cwd=ROOT,
             env=self.env,
@@ -62,8 +64,16 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        self.terminate()
+        self.wait()
+
+    def terminate(self) -> None:
+        """SIGTERM, a warm shutdown: `wait` for it; several workers terminated first shut down side by side."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
+
+    def wait(self) -> None:
+        if self.process and self.process.poll() is None:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:

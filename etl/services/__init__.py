@@ -2,7 +2,7 @@
 
 from etl.services.anomalies import anomalies_review
 from etl.services.drift import header_mappings_confirm
-from etl.services.extract import source_extract
+from etl.services.extract import source_extract, source_extract_hand_off
 from etl.services.listings import (
     ListingConflict,
     listing_confirm,
@@ -44,5 +44,6 @@ __all__ = [
     "raw_records_prune",
     "run_normalize_and_upsert",
     "source_extract",
+    "source_extract_hand_off",
     "sources_validate",
 ]

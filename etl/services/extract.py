@@ -13,7 +13,7 @@ from etl.models import Checkpoint, RawRecord, SourceRun, SourceStatus
 from etl.pipeline.upsert import commit_without_flush_wait, raw_records_insert
 from etl.services.drift import ItemProfiler, source_drift_record
 from etl.services.progress import source_extract_progress
-from etl.services.runs import etl_run_heartbeat, etl_run_start
+from etl.services.runs import etl_run_heartbeat, etl_run_start, run_loader_claim
 from etl.sources.errors import SourceError, SourceNotConfigured
 from etl.sources.registry import source_spec
 
@@ -111,6 +111,15 @@ def source_extract(*, run_id: int, source: str) -> SourceRun:
     SourceRun.objects.filter(pk=source_run.pk, status=SourceStatus.EXTRACTING).update(
         **{field: getattr(source_run, field) for field in _EXTRACT_OUTCOME}
     )
+    return source_run
+
+
+@logged_with("run_id", "source")
+def source_extract_hand_off(*, run_id: int, source: str) -> SourceRun:
+    """A worker's extract: the source streamed in, then the run handed to its loader. Also when the extract
+    failed or was done already (a redelivered task): the loader is what finalizes the run."""
+    source_run = source_extract(run_id=run_id, source=source)
+    run_loader_claim(run_id=run_id)
     return source_run
 
 

@@ -17,13 +17,14 @@ from django.utils import timezone
 
 from coins.caching import data_version_bump
 from core.logging import log_context, logged_with
-from etl.models import Checkpoint, RawRecord, RejectedRecord, SourceItemHash, SourceRun, SourceStatus
+from etl.models import Checkpoint, EtlRun, RawRecord, RejectedRecord, SourceItemHash, SourceRun, SourceStatus
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import STAGED_FIELDS, QuoteRecord, StagedRecord
 from etl.pipeline.upsert import STATEMENT_ROWS, commit_without_flush_wait, quotes_upsert
+from etl.selectors import run_sources_loadable
 from etl.services.anomalies import source_anomalies_detect
 from etl.services.progress import source_load_progress
-from etl.services.runs import RunNoLongerActive, etl_run_finalize, etl_run_heartbeat, run_active_lock
+from etl.services.runs import RunNoLongerActive, etl_run_heartbeat, run_active_lock, run_loader_release
 from etl.sources.errors import RecordRejected
 from etl.sources.registry import source_spec
 from etl.sources.spec import SourceSpec
@@ -32,17 +33,19 @@ logger = logging.getLogger(__name__)
 
 
 @logged_with("run_id")
-def run_normalize_and_upsert(*, run_id: int):
-    """Load every extracted source of the run, then finalize it. Safe to call again after a crash."""
+def run_normalize_and_upsert(*, run_id: int) -> EtlRun:
+    """The run's loader: load its extracted sources in the run's order, again while more extracts end, then
+    give up the claim and finalize. Safe to call again after a crash."""
     try:
-        for source_run in SourceRun.objects.select_related("run").filter(
-            run_id=run_id, status__in=(SourceStatus.EXTRACTED, SourceStatus.LOADING)
-        ):
-            with log_context(source=source_run.source):
-                _source_load(source_run)
+        while True:
+            for source_run in run_sources_loadable(run_id=run_id):
+                with log_context(source=source_run.source):
+                    _source_load(source_run)
+            if run_loader_release(run_id=run_id):
+                break
     except RunNoLongerActive as exc:
         logger.warning("%s", exc)
-    return etl_run_finalize(run_id=run_id)
+    return EtlRun.objects.get(pk=run_id)
 
 
 def _source_load(source_run: SourceRun) -> None:

@@ -4,14 +4,16 @@ The database decides who runs: a partial unique index allows one queued or
 running run, and a run whose heartbeat is older than ETL_RUN_LEASE_SECONDS is
 declared abandoned, so a dead worker never blocks the next trigger. Every write
 of a late worker goes through `run_active_lock`, so it cannot write beside the
-run that replaced it.
+run that replaced it. A run's extracts go out together, so several workers share
+it; its loads are one loader's at a time (`run_loader_claim`), which lets the
+extract of one source overlap the load of another.
 """
 
 import logging
 import time
 from datetime import timedelta
 
-from celery import chain, signature
+from celery import group, signature
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +22,7 @@ from coins.caching import data_version_bump
 from coins.candles import candles_refresh
 from coins.consensus import consensus_refresh
 from etl.models import ACTIVE_RUN_STATUSES, EtlRun, RawRecord, RunStatus, SourceRun, SourceStatus
+from etl.selectors import run_sources_loadable
 from etl.sources.registry import source_names
 
 logger = logging.getLogger(__name__)
@@ -97,16 +100,16 @@ def etl_run_create(
 def etl_run_trigger(
     *, trigger: str, sources: list[str] | None = None, full: bool = False, requested_by: str = ""
 ) -> tuple[EtlRun, bool]:
-    """Create a run and queue its Celery chain once the run is committed; or return the active run.
+    """Create a run and queue its extracts once the run is committed; or return the active run.
 
-    Raises QueueUnavailable, with the run ended as failed, if the broker does not take the chain.
+    Raises QueueUnavailable, with the run ended as failed, if the broker does not take them.
     The block is durable (never inside a caller's transaction), so the commit, and with it the
     enqueue and its failure, happen here: every caller sees QueueUnavailable, none a late error.
     """
 
     def enqueue() -> None:
         try:
-            _chain_send(run_id=run.pk, sources=run.sources)
+            _run_send(run_id=run.pk, sources=run.sources)
         except Exception as exc:
             # A queued run no task will ever take would block every trigger until its lease ran out.
             etl_run_fail(run_id=run.pk, error=f"could not queue the run: {type(exc).__name__}: {exc}")
@@ -119,19 +122,54 @@ def etl_run_trigger(
     return run, created
 
 
-# A worker sends a run's next step when the previous one ends; a broker restarting at that moment
-# must not end the run. About 5 minutes of retries, well inside ETL_RUN_LEASE_SECONDS. The first
-# step keeps Celery's short default: the trigger's caller is told at once that the broker is down.
+def _run_send(*, run_id: int, sources: list[str]) -> None:
+    """Send the run's extracts together, one task a source: each hands the run to its loader as it ends."""
+    group(signature(EXTRACT_TASK, kwargs={"run_id": run_id, "source": source}) for source in sources).apply_async()
+
+
+# A worker sends the loader when an extract ends; a broker restarting at that moment must not end the
+# run. About 5 minutes of retries, well inside ETL_RUN_LEASE_SECONDS. The extracts keep Celery's short
+# default: the trigger's caller is told at once that the broker is down.
 NEXT_STEP_RETRY_POLICY = {"max_retries": 60, "interval_start": 0, "interval_step": 1, "interval_max": 5}
 
 
-def _chain_send(*, run_id: int, sources: list[str]) -> None:
-    """Send the run's chain: each source's extract in turn, then one normalize-and-upsert."""
-    steps = [signature(EXTRACT_TASK, kwargs={"run_id": run_id, "source": source}, immutable=True) for source in sources]
-    steps.append(signature(LOAD_TASK, kwargs={"run_id": run_id}, immutable=True))
-    for step in steps[1:]:
-        step.set(retry_policy=NEXT_STEP_RETRY_POLICY)
-    chain(*steps).apply_async()
+def _loader_send(*, run_id: int) -> None:
+    signature(LOAD_TASK, kwargs={"run_id": run_id}).apply_async(retry_policy=NEXT_STEP_RETRY_POLICY)
+
+
+def run_loader_claim(*, run_id: int) -> bool:
+    """An extract has ended: queue the run's loader unless one is already queued or loading. True if this call did.
+
+    The claim is checked under the run's row, as `run_loader_release` gives it up, so an extract ending
+    while the loader takes its last look is either seen by that look or finds the claim free and queues
+    a new loader: no source is left extracted and unloaded.
+    """
+    with transaction.atomic():
+        try:
+            run_active_lock(run_id=run_id)
+        except RunNoLongerActive as exc:
+            logger.warning("%s", exc)
+            return False
+        claimed = EtlRun.objects.filter(pk=run_id, loader_claimed_at__isnull=True).update(
+            loader_claimed_at=timezone.now()
+        )
+        if claimed:
+            transaction.on_commit(lambda: _loader_send(run_id=run_id))
+    return bool(claimed)
+
+
+def run_loader_release(*, run_id: int) -> bool:
+    """The loader's last look, under the run's row: False while a source waits to be loaded (load it, then
+    look again); else the claim is given up and the run finalized, which waits for sources still extracting
+    (the last of them queues a loader again). Finalizing under the row keeps a second loader from doing it too.
+    Raises RunNoLongerActive."""
+    with transaction.atomic():
+        run_active_lock(run_id=run_id)
+        if run_sources_loadable(run_id=run_id):
+            return False
+        EtlRun.objects.filter(pk=run_id).update(loader_claimed_at=None)
+        etl_run_finalize(run_id=run_id)
+    return True
 
 
 def _abandoned_runs_fail() -> None:

@@ -17,8 +17,8 @@ from tests.factories import staff_client
 
 
 def broker_down():
-    """The broker refuses the chain, as when Redis is down."""
-    refused = mock.patch("etl.services.runs.chain")
+    """The broker refuses the run's extracts, as when Redis is down."""
+    refused = mock.patch("etl.services.runs.group")
     chain = refused.start()
     chain.return_value.apply_async.side_effect = ConnectionError("Error 111 connecting to 127.0.0.1:6379")
     return refused
@@ -92,15 +92,15 @@ def test_the_scheduled_task_starts_a_run_or_skips_while_one_is_active(celery_que
     assert run.trigger == Trigger.SCHEDULE and run.status == RunStatus.QUEUED
 
 
-@pytest.mark.django_db(transaction=True)  # the chain is sent when the run commits
+@pytest.mark.django_db(transaction=True)  # the extracts are sent when the run commits
 def test_a_broker_that_refuses_the_run_is_a_503_and_the_run_does_not_block_the_next(celery_queue):
     client = staff_client()
-    with mock.patch("etl.services.runs.chain") as chain:
+    with mock.patch("etl.services.runs.group") as chain:
         chain.return_value.apply_async.side_effect = ConnectionError("Error 111 connecting to redis")
         response = client.post("/run-etl", {}, format="json")
     assert response.status_code == 503 and "broker did not take the run" in response.json()["detail"]
     assert EtlRun.objects.get().status == RunStatus.FAILED
-    with mock.patch("etl.services.runs.chain"):
+    with mock.patch("etl.services.runs.group"):
         assert client.post("/run-etl", {}, format="json").status_code == 202
 
 

@@ -1,13 +1,17 @@
 """The Celery pipeline end to end, with real worker processes on the test database and broker."""
 
 import threading
+from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from coins.models import Quote
-from etl.models import EtlRun, RunStatus, SourceRun, Trigger
+from coins.models import Coin, Quote, SourceListing
+from devtools.source_server import SourceServer
+from etl.models import Checkpoint, EtlRun, RejectedRecord, RunStatus, SourceRun, Trigger
+from etl.services import etl_run_trigger
 from tests.factories import staff_client, write_csv
 from tests.worker import wait_for
 
@@ -117,3 +121,69 @@ def test_ten_concurrent_triggers_start_exactly_one_run(csv_path, celery_queue):
     assert codes == [202] + [409] * 9
     assert len({a.json()["run_id"] for a in answers}) == 1
     assert EtlRun.objects.count() == 1
+
+
+def _outcome() -> dict:
+    """What a run leaves behind, by natural keys: the ids and timestamps of two fresh databases differ."""
+    quote_fields = [
+        f.name for f in Quote._meta.fields if f.name not in ("id", "coin", "run", "created_at", "updated_at")
+    ]
+    return {
+        "coins": sorted(Coin.objects.values_list("slug", "symbol", "name", "provisional")),
+        "listings": sorted(SourceListing.objects.values_list("source", "source_id", "coin__slug", "match_rule")),
+        "quotes": sorted(Quote.objects.values_list("coin__slug", *quote_fields)),
+        "counts": sorted(
+            SourceRun.objects.values_list("source", "status", "read", "inserted", "unchanged", "rejected")
+        ),
+        "checkpoints": list(Checkpoint.objects.order_by("source").values_list("source", "state")),
+        "rejections": sorted(RejectedRecord.objects.values_list("source", "source_key", "position", "reason")),
+    }
+
+
+def _extract_overlaps_load(run: EtlRun) -> bool:
+    """Whether one source's extract and another's load ran at the same moment (from the SourceRuns' timings)."""
+    parts = list(SourceRun.objects.filter(run=run))
+    extracts = {p.source: (p.started_at, p.started_at + timedelta(seconds=p.extract_seconds)) for p in parts}
+    loads = {p.source: (p.finished_at - timedelta(seconds=p.load_seconds), p.finished_at) for p in parts}
+    return any(
+        extract[0] < load[1] and load[0] < extract[1]
+        for source, extract in extracts.items()
+        for other, load in loads.items()
+        if other != source
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_share_a_run_overlapping_extract_and_load_with_the_results_of_one(csv_path, start_worker, settings):
+    with SourceServer(port=0, coins=200, seed=5) as server:
+        rows = [f"{coin.symbol},{coin.price},1000,2025-07-01T00:00:00Z,x" for coin in server.coins[:40]]
+        write_csv(csv_path, [*rows, "ETH,lots,1,2025-07-01,x"])
+        env = {
+            "LEGACY_CSV_PATH": str(csv_path),
+            "ETL_SOURCES": "coinpaprika,coincap,legacy_csv",
+            "COINPAPRIKA_BASE_URL": server.coinpaprika_url,
+            "COINCAP_BASE_URL": server.coincap_url,
+            "COINCAP_API_KEY": "local-key",
+            "COINCAP_PAGE_SIZE": "100",
+            "COINPAPRIKA_RATE_LIMIT": "0",
+            "COINCAP_RATE_LIMIT": "0",
+        }
+        settings.ETL_SOURCES = env["ETL_SOURCES"].split(",")
+
+        def run_with(workers: list) -> EtlRun:
+            for worker in workers:
+                wait_for(lambda: "ready." in worker.output(), message="the worker to be ready")  # noqa: B023
+            # CoinCap's first page is slow, so with a second worker CoinPaprika's load runs during its extract.
+            server.set_fault("coincap", "latency", times=1, seconds=1.5)
+            run, _ = etl_run_trigger(trigger=Trigger.CLI)
+            return wait_for(lambda: run_finished(run.pk), message="the run to finish")
+
+        first = start_worker(**env)
+        alone = run_with([first])
+        alone_outcome, alone_overlaps = _outcome(), _extract_overlaps_load(alone)
+        call_command("flush", interactive=False, verbosity=0)  # the second run starts from the same empty database
+        shared = run_with([first, start_worker(**env)])
+    assert alone.status == shared.status == RunStatus.SUCCEEDED
+    assert _outcome() == alone_outcome
+    assert alone_outcome["rejections"] and alone_outcome["checkpoints"]
+    assert _extract_overlaps_load(shared) and not alone_overlaps
