@@ -70,7 +70,6 @@ def _source_load(source_run: SourceRun) -> None:
             break
         cursor = chunk[-1].id
         _batch_load(source_run, spec, chunk, cursor=cursor, skip_unchanged=skip_unchanged)
-        etl_run_heartbeat(run_id=run_id)
         # Progress hook: /runs/{id}, the admin and a terminal see how far it has got.
         source_load_progress(source_run=source_run)
     source_run.refresh_from_db()
@@ -132,6 +131,7 @@ def _batch_load(
             rejected=F("rejected") + len(rejected),
             **{field: F(field) + value for field, value in counts.items()},
         )
+        etl_run_heartbeat(run_id=source_run.run_id)
 
 
 def _item_hashes(source: str, chunk: list[StagedRecord]) -> dict[str, str]:

@@ -194,7 +194,11 @@ def etl_run_fail(*, run_id: int, error: str) -> None:
 
 
 def etl_run_heartbeat(*, run_id: int) -> None:
-    EtlRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
+    """Inside a batch's transaction: renew the run's lease, unless another worker holds the run's row (a load
+    batch under run_active_lock), which beats for it. Skipped, not waited for, so an extract never queues
+    behind a load; one statement. SQLite has no row locks: there it always beats."""
+    free = EtlRun.objects.filter(pk=run_id).select_for_update(no_key=True, skip_locked=True).values("pk")
+    EtlRun.objects.filter(pk__in=free).update(heartbeat_at=timezone.now())
 
 
 def etl_run_start(*, run_id: int) -> None:
@@ -206,8 +210,10 @@ def etl_run_start(*, run_id: int) -> None:
 
 def run_active_lock(*, run_id: int) -> None:
     """Inside a transaction: hold the run's row and check it is still active, so that an abandoned
-    run's late worker cannot write beside the run that replaced it."""
-    status = EtlRun.objects.select_for_update().filter(pk=run_id).values_list("status", flat=True).first()
+    run's late worker cannot write beside the run that replaced it. FOR NO KEY UPDATE on PostgreSQL: it
+    still orders every writer of the run's row, while another worker's extract, whose raw records name the
+    run (a key share of its row), goes on beside a load instead of waiting for each of its batches."""
+    status = EtlRun.objects.select_for_update(no_key=True).filter(pk=run_id).values_list("status", flat=True).first()
     if status not in ACTIVE_RUN_STATUSES:
         raise RunNoLongerActive(f"run {run_id} is {status}; its late worker stops without writing")
 

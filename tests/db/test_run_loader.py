@@ -110,3 +110,45 @@ def test_an_ended_runs_late_extract_queues_no_loader(run, sent):
     etl_run_fail(run_id=run.pk, error="abandoned")
     source_extract_hand_off(run_id=run.pk, source="legacy_csv")
     assert sent.call_count == 0 and statuses(run)["legacy_csv"] == SourceStatus.FAILED
+
+
+def test_a_heartbeat_never_waits_for_a_load_holding_the_runs_row(run):
+    """An extract beats the run's lease after each batch; while a load batch holds the run's row
+    (run_active_lock), that beat is skipped, so the extract goes on beside the load."""
+    from django.db import connections, transaction
+
+    from etl.services.runs import etl_run_heartbeat, run_active_lock
+
+    before = EtlRun.objects.get(pk=run.pk).heartbeat_at
+    held, done = threading.Event(), threading.Event()
+
+    def extract_batch_beat():
+        with transaction.atomic():  # as an extract's batch beats
+            etl_run_heartbeat(run_id=run.pk)
+
+    def load_batch():
+        try:
+            with transaction.atomic():
+                run_active_lock(run_id=run.pk)
+                held.set()
+                done.wait(10)
+        finally:
+            connections.close_all()
+
+    loader = threading.Thread(target=load_batch)
+    loader.start()
+    try:
+        assert held.wait(10)
+        beat = threading.Thread(target=lambda: (extract_batch_beat(), connections.close_all()))
+        beat.start()
+        beat.join(5)
+        waited = beat.is_alive()
+    finally:
+        done.set()
+        loader.join(10)
+    beat.join(10)
+    if connection.vendor == "postgresql":
+        assert not waited, "the heartbeat waited for the load's transaction"
+        assert EtlRun.objects.get(pk=run.pk).heartbeat_at == before  # skipped: the loader beats for the run
+    extract_batch_beat()
+    assert EtlRun.objects.get(pk=run.pk).heartbeat_at > before
