@@ -5,11 +5,12 @@ is kept and the flag says why to look. (etl.pipeline.anomalies scores; this read
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet, Window
+from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 # A price's history is read this far back at most: the check's cost stays bounded however long the history
 # grows (hourly runs have 168 earlier quotes here, 20 are used; a source read less than weekly is not checked).
 PRICE_HISTORY = timedelta(days=7)
+# Rows a price check reads at once (the run's quotes and the history before each coin's first): about 35 MB.
+PRICE_CHECK_ROWS = 50_000
+# Coins a price check names at once: within the 999 parameters a statement of SQLite before 3.32.
+PRICE_CHECK_COINS = 900
 
 
 def source_anomalies_detect(*, source_run: SourceRun) -> list[Anomaly]:
@@ -106,23 +111,52 @@ def _run_flags(source_run: SourceRun) -> list[Anomaly]:
 
 def _price_flags(source_run: SourceRun) -> list[Anomaly]:
     mine = Quote.objects.filter(run_id=source_run.run_id, source=source_run.source)
-    written = list(mine.values_list("id", "coin_id", "as_of", "price_usd"))
-    if not written:
-        return []
-    # The run's coins as a subquery, not a list: a run of 40,000 coins is past SQLite's (and psycopg2's) limit
-    # of parameters a statement.
-    coins = mine.values("coin_id")
-    earliest, latest = min(q[2] for q in written), max(q[2] for q in written)
-    flags = _jumps(source_run, written, coins, earliest) + _disagreements(source_run, written, coins, earliest, latest)
-    slugs = dict(Coin.objects.filter(pk__in=coins).values_list("pk", "slug")) if flags else {}
-    for flag in flags:
-        flag.detail = f"{slugs.get(flag.coin_id, flag.coin_id)}: {flag.detail}"
+    flags = []
+    for coin_ids, earliest, latest in _price_check_chunks(mine):
+        chunk = mine.filter(coin_id__in=coin_ids, as_of__gte=earliest, as_of__lte=latest)
+        written = list(chunk.values_list("id", "coin_id", "as_of", "price_usd"))
+        found = _jumps(source_run, written, coin_ids, earliest, latest)
+        found += _disagreements(source_run, written, coin_ids, earliest, latest)
+        slugs = dict(Coin.objects.filter(pk__in={f.coin_id for f in found}).values_list("pk", "slug")) if found else {}
+        for flag in found:
+            flag.detail = f"{slugs.get(flag.coin_id, flag.coin_id)}: {flag.detail}"
+        flags += found
     return flags
 
 
-def _jumps(source_run: SourceRun, written: list[tuple], coins: QuerySet, earliest) -> list[Anomaly]:
+def _price_check_chunks(mine: QuerySet[Quote]) -> Iterator[tuple[list[int], datetime, datetime]]:
+    """The run's quotes as (coin ids, earliest, latest) chunks of about PRICE_CHECK_ROWS rows read each, with
+    the history a check reads beside them: what the checks hold stays bounded however large the run (a
+    1,000,000-row CSV held its whole series, 650 MB, when checked at once). A coin with more quotes than a
+    chunk is checked a span of time at a time; the spans divide its time evenly, so evenly spaced quotes
+    (the hourly series every source sends) divide evenly too."""
+    per_row = settings.ANOMALY_WINDOW_RUNS + 1  # the history read before each coin's first quote of a chunk
+    coin_ids: list[int] = []
+    rows, earliest, latest = 0, None, None
+    per_coin = mine.values("coin_id").annotate(n=Count("id"), first=Min("as_of"), last=Max("as_of"))
+    for coin in per_coin.order_by("coin_id"):
+        spans = -(-(coin["n"] + per_row) // PRICE_CHECK_ROWS)
+        if spans > 1:
+            # Half-open spans, closed at the coin's last quote: each quote is checked once.
+            step = (coin["last"] - coin["first"]) / spans
+            starts = [coin["first"] + step * span for span in range(spans)]
+            ends = [start - timedelta(microseconds=1) for start in starts[1:]] + [coin["last"]]
+            yield from (([coin["coin_id"]], start, end) for start, end in zip(starts, ends, strict=True))
+            continue
+        if coin_ids and (rows + coin["n"] + per_row > PRICE_CHECK_ROWS or len(coin_ids) == PRICE_CHECK_COINS):
+            yield coin_ids, earliest, latest
+            coin_ids, rows, earliest, latest = [], 0, None, None
+        coin_ids.append(coin["coin_id"])
+        rows += coin["n"] + per_row
+        earliest = coin["first"] if earliest is None else min(earliest, coin["first"])
+        latest = coin["last"] if latest is None else max(latest, coin["last"])
+    if coin_ids:
+        yield coin_ids, earliest, latest
+
+
+def _jumps(source_run: SourceRun, written: list[tuple], coin_ids: list[int], earliest, latest) -> list[Anomaly]:
     window = settings.ANOMALY_WINDOW_RUNS
-    same = Quote.objects.filter(source=source_run.source, coin_id__in=coins)
+    same = Quote.objects.filter(source=source_run.source, coin_id__in=coin_ids)
     before = (
         same.filter(as_of__lt=earliest, as_of__gte=earliest - PRICE_HISTORY)
         .annotate(newest=Window(RowNumber(), partition_by=[F("coin_id")], order_by=F("as_of").desc()))
@@ -131,7 +165,7 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: QuerySet, earlies
     series = defaultdict(list)
     for row in [
         *before.values_list("id", "coin_id", "as_of", "price_usd"),
-        *same.filter(as_of__gte=earliest).values_list("id", "coin_id", "as_of", "price_usd"),
+        *same.filter(as_of__gte=earliest, as_of__lte=latest).values_list("id", "coin_id", "as_of", "price_usd"),
     ]:
         series[row[1]].append(row)
     mine = {q[0] for q in written}
@@ -139,7 +173,9 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: QuerySet, earlies
     for coin_id, rows in series.items():
         rows.sort(key=lambda row: row[2])
         prices = [float(row[3]) for row in rows]
-        first_mine = next(i for i, row in enumerate(rows) if row[0] in mine)
+        first_mine = next((i for i, row in enumerate(rows) if row[0] in mine), None)
+        if first_mine is None:  # a span of a coin's time that holds none of the run's quotes
+            continue
         for index, scored in price_jumps(
             prices=prices,
             check_from=first_mine,
@@ -164,11 +200,11 @@ def _jumps(source_run: SourceRun, written: list[tuple], coins: QuerySet, earlies
     return flags
 
 
-def _disagreements(source_run: SourceRun, written: list[tuple], coins: QuerySet, earliest, latest) -> list[Anomaly]:
+def _disagreements(source_run: SourceRun, written: list[tuple], coin_ids: list[int], earliest, latest) -> list[Anomaly]:
     near = timedelta(seconds=settings.IDENTITY_PRICE_WINDOW_SECONDS)
     others = defaultdict(lambda: defaultdict(list))
     for coin_id, source, as_of, price in (
-        Quote.objects.filter(coin_id__in=coins, as_of__gte=earliest - near, as_of__lte=latest + near)
+        Quote.objects.filter(coin_id__in=coin_ids, as_of__gte=earliest - near, as_of__lte=latest + near)
         .exclude(source=source_run.source)
         .values_list("coin_id", "source", "as_of", "price_usd")
     ):

@@ -60,6 +60,39 @@ def test_a_hundredfold_price_jump_is_flagged_and_the_quote_is_still_stored(csv_p
     assert coin["latest_quotes"][0]["anomalies"][0]["kind"] == "price_jump"
 
 
+def test_a_run_too_large_to_check_at_once_is_checked_in_chunks_with_the_same_flags(csv_path, monkeypatch):
+    """Checked a chunk at a time, so that memory stays bounded: a coin with more quotes than a chunk is checked
+    a span of time at a time (BTC and ETH here: 121 hours in three spans meeting at hours 40 and 80), small coins
+    share a chunk; every jump is flagged once, at a span's first quote too."""
+    from etl.services import anomalies
+
+    def series(symbol: str, hours: int, jumps: set[int]) -> list[str]:
+        prices = [100 * (1000 if h >= min(jumps | {hours}) else 1) + h % 3 for h in range(hours)]
+        for jump in sorted(jumps)[1:]:  # each later jump falls back to the old level
+            prices[jump:] = [100 + h % 3 for h in range(jump, hours)]
+        return [f"{symbol},{p},,{(T0 + timedelta(hours=h)).isoformat()},{symbol}" for h, p in enumerate(prices)]
+
+    jumps = {"BTC": {40}, "ETH": {80, 100}, "SOL": {7}, "XRP": {7}, "DOGE": {7}}
+    hours = {"BTC": 121, "ETH": 121, "SOL": 8, "XRP": 8, "DOGE": 8}
+    write_csv(csv_path, [line for symbol in jumps for line in series(symbol, hours[symbol], jumps[symbol])])
+    run = run_etl()
+
+    def flagged() -> list[tuple[str, int]]:
+        return sorted(
+            (flag.quote.coin.symbol, int((flag.quote.as_of - T0) / timedelta(hours=1)))
+            for flag in Anomaly.objects.filter(run=run, kind=AnomalyKind.PRICE_JUMP).select_related("quote__coin")
+        )
+
+    expected = sorted((symbol, hour) for symbol, hours in jumps.items() for hour in hours)
+    assert flagged() == expected  # checked at once: a chunk holds 50,000 rows
+    Anomaly.objects.filter(run=run).delete()
+    monkeypatch.setattr(anomalies, "PRICE_CHECK_ROWS", 60)
+    chunks = list(anomalies._price_check_chunks(Quote.objects.filter(run=run)))
+    assert sorted(len(coins) for coins, _, _ in chunks) == [1, 1, 1, 1, 1, 1, 1, 2]
+    anomalies.source_anomalies_detect(source_run=source_run(run, "legacy_csv"))
+    assert flagged() == expected
+
+
 def test_a_price_far_from_the_other_sources_at_that_moment_is_flagged(csv_path, settings):
     with SourceServer(port=0, coins=50, seed=3, as_of=T0) as server:
         settings.ETL_SOURCES = ["coinpaprika", "legacy_csv"]
