@@ -19,6 +19,11 @@ _UPSERT = "ON CONFLICT (coin_id, interval, starts_at, series) DO UPDATE SET " + 
     f"{field} = excluded.{field}" for field in _WRITTEN
 )
 _COLUMNS = "coin_id, interval, starts_at, series, " + ", ".join(_WRITTEN)
+# The days read their hourly candles as index ranges, one a day: PostgreSQL can hash or merge that join on the
+# coin alone, and right after a first load (its statistics not yet knowing the new candles) it merged each day
+# of a coin with every hourly candle of the coin: 190 s for the 41,680 days of a 1,000,000-row CSV, 9.9 s
+# as ranges. An hourly run touches a day or two a coin, which ranges serve best too.
+_JOIN_BY_INDEX = ("enable_hashjoin", "enable_mergejoin")
 
 
 def candles_refresh(*, run_id: int | None) -> int:
@@ -32,14 +37,21 @@ def candles_refresh(*, run_id: int | None) -> int:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {_HOURS}")
         written = 0
-        for statement, params in _statements():
+        for statement, params, by_index in _statements():
+            planned = _JOIN_BY_INDEX if by_index and connection.vendor == "postgresql" else ()
+            for setting in planned:
+                cursor.execute(f"SET LOCAL {setting} TO off")
             cursor.execute(statement, params)
             written += cursor.rowcount if cursor.rowcount > 0 else 0
+            # SET LOCAL lasts to the end of the outermost transaction, which may be a caller's.
+            for setting in planned:
+                cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
         cursor.execute(f"DROP TABLE {_HOURS}")
     return written
 
 
-def _statements() -> list[tuple[str, list]]:
+def _statements() -> list[tuple[str, list, bool]]:
+    """(statement, parameters, whether its join must be by index ranges), hours first: the days read them."""
     consensus_start = interval_start_sql(column="h.starts_at", interval=settings.CONSENSUS_INTERVAL)
     # Each source's quotes in each touched hour, and the consensus of the hour as a series of one price.
     quotes = f"""
@@ -63,8 +75,8 @@ def _statements() -> list[tuple[str, list]]:
         JOIN coins_candle c ON c.coin_id = d.coin_id AND c.interval = '1h'
             AND c.starts_at >= d.starts_at AND c.starts_at < {interval_end_sql(column="d.starts_at", interval="1d")}"""
     return [
-        (_upsert(interval="1h", rows=f"{quotes} UNION ALL {consensus}"), [settings.CONSENSUS_INTERVAL]),
-        (_upsert(interval="1d", rows=days), []),
+        (_upsert(interval="1h", rows=f"{quotes} UNION ALL {consensus}"), [settings.CONSENSUS_INTERVAL], False),
+        (_upsert(interval="1d", rows=days), [], True),
     ]
 
 
