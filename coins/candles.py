@@ -24,6 +24,8 @@ _COLUMNS = "coin_id, interval, starts_at, series, " + ", ".join(_WRITTEN)
 # of a coin with every hourly candle of the coin: 190 s for the 41,680 days of a 1,000,000-row CSV, 9.9 s
 # as ranges. An hourly run touches a day or two a coin, which ranges serve best too.
 _JOIN_BY_INDEX = ("enable_hashjoin", "enable_mergejoin")
+_JOINS_OFF = "SELECT set_config(name, 'off', true) FROM unnest(%s::text[]) AS name"
+_JOINS_RESET = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)"
 
 
 def candles_refresh(*, run_id: int | None) -> int:
@@ -38,14 +40,14 @@ def candles_refresh(*, run_id: int | None) -> int:
             cursor.execute(f"ANALYZE {_HOURS}")
         written = 0
         for statement, params, by_index in _statements():
-            planned = _JOIN_BY_INDEX if by_index and connection.vendor == "postgresql" else ()
-            for setting in planned:
-                cursor.execute(f"SET LOCAL {setting} TO off")
+            planned = by_index and connection.vendor == "postgresql"
+            if planned:
+                cursor.execute(_JOINS_OFF, [list(_JOIN_BY_INDEX)])
             cursor.execute(statement, params)
             written += cursor.rowcount if cursor.rowcount > 0 else 0
-            # SET LOCAL lasts to the end of the outermost transaction, which may be a caller's.
-            for setting in planned:
-                cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
+            # A local setting lasts to the end of the outermost transaction, which may be a caller's.
+            if planned:
+                cursor.execute(_JOINS_RESET, [list(_JOIN_BY_INDEX)])
         cursor.execute(f"DROP TABLE {_HOURS}")
     return written
 
