@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +29,10 @@ class WorkerProcess:
         self.name = name or queue
         self.env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_QUEUE": queue, **env}
         self.process: subprocess.Popen | None = None
-        self.log = ROOT / "var" / f"worker-{self.name}.log"
+        # Under the suite's own var/ (KASPARRO_VAR_DIR): CI runs the two backends' suites side by side.
+        self.log = settings.VAR_DIR / f"worker-{self.name}.log"
 
     def start(self) -> "WorkerProcess":
-        self.log.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -87,7 +88,6 @@ class EntrypointWorkerProcess(WorkerProcess):
     """The worker exactly as the container runs it: bin/entrypoint worker (prefork, heartbeat, gossip, mingle)."""
 
     def start(self) -> "EntrypointWorkerProcess":
-        self.log.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [str(ROOT / "bin" / "entrypoint"), "worker"],
             cwd=ROOT,
@@ -102,8 +102,7 @@ class BeatProcess(WorkerProcess):
     """Celery beat on the test database's schedule (django-celery-beat's DatabaseScheduler)."""
 
     def start(self) -> "BeatProcess":
-        self.log = ROOT / "var" / f"beat-{self.queue}.log"
-        self.log.parent.mkdir(exist_ok=True)
+        self.log = settings.VAR_DIR / f"beat-{self.queue}.log"
         self.process = subprocess.Popen(
             [
                 sys.executable,
