@@ -40,13 +40,13 @@ def candles_refresh(*, run_id: int | None) -> int:
             cursor.execute(f"ANALYZE {_HOURS}")
         written = 0
         for statement, params, by_index in _statements():
-            planned = by_index and connection.vendor == "postgresql"
-            if planned:
+            joins_off = by_index and connection.vendor == "postgresql"
+            if joins_off:
                 cursor.execute(_JOINS_OFF, [list(_JOIN_BY_INDEX)])
             cursor.execute(statement, params)
             written += cursor.rowcount if cursor.rowcount > 0 else 0
             # A local setting lasts to the end of the outermost transaction, which may be a caller's.
-            if planned:
+            if joins_off:
                 cursor.execute(_JOINS_RESET, [list(_JOIN_BY_INDEX)])
         cursor.execute(f"DROP TABLE {_HOURS}")
     return written

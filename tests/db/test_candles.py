@@ -161,3 +161,11 @@ def test_a_deleted_coin_takes_its_consensus_and_candles_along(market):
     assert ConsensusQuote.objects.filter(consensus__coin_id=coin.pk).count() == 0
     assert ConsensusQuote.objects.count() == Consensus.objects.filter(coin=other).count() == 1
     assert Candle.objects.filter(coin=other).count() == 4  # its source's and the consensus's hour and day
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the planner settings are PostgreSQL's")
+def test_the_days_leave_the_callers_transaction_its_planner(market):
+    # The test's transaction is the caller's: the days' joins are turned off for their statement only.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+        assert cursor.fetchone() == ("on", "on")
