@@ -47,7 +47,7 @@ def _members_sql(interval: str) -> str:
         FROM latest WHERE recency = 1
     ), medians AS (
         SELECT coin_id, starts_at, {median} AS median, MAX(n) AS n
-        FROM ranked WHERE position IN ((n + 1) / 2, (n + 2) / 2) GROUP BY coin_id, starts_at
+        FROM ranked WHERE n > 1 AND position IN ((n + 1) / 2, (n + 2) / 2) GROUP BY coin_id, starts_at
     ), members AS (
         SELECT r.coin_id, r.starts_at, r.source, r.as_of, r.price_usd, m.median, m.n,
                CASE WHEN m.median > 0 THEN {deviation} END AS deviation,

@@ -1,10 +1,15 @@
 """Reads of a coin's price history: open, high, low and close per interval, per source and for the consensus.
 
-A window [from, to) is one statement: the stored candles (coins.candles) of the whole intervals inside it, a
-range of the candle table's unique index, and for a part-interval at either end (a `from` or `to` off the
-hour or the day) the quotes and consensus rows of that part grouped in SQL as the candles were. On
-PostgreSQL each candle's JSON is written with it (candle_json_sql), so a year of a series is one string
-joined from 365 in the database, never a value-by-value trip through Python.
+An hour is grouped from the quotes and consensus prices in it, read as index ranges: stored, an hour's candle
+would repeat its quote (a source quotes about once an hour) and cost a first load as much to write as the
+quote did. A day is stored (coins.candles), so a year of a series is 365 rows: a window [from, to) reads
+the stored days inside it, a range of the candle table's unique index, and groups a part-day at either end
+(a `from` or `to` off the day) from its quotes as the days were. On PostgreSQL each candle's JSON is
+written in the database (candle_json_sql), so a year of a series is one string joined from 365 there, never
+a value-by-value trip through Python.
+
+The consensus series has a point per consensus interval: its stored price (coins.consensus) where two or
+more sources quoted the coin, and where one source did, that source's last price in it (series_points_sql).
 """
 
 from dataclasses import dataclass
@@ -22,6 +27,8 @@ CONSENSUS_SERIES = "consensus"
 # The longest window one request may ask for, per interval: about 750 points a series at most.
 MAX_SPAN = {"1h": timedelta(days=31), "1d": timedelta(days=366)}
 DEFAULT_SPAN = {"1h": timedelta(days=7), "1d": timedelta(days=365)}
+# The intervals whose candles coins.candles stores; the others are grouped from their points when read.
+STORED = ("1d",)
 # A candle's figures, in the order of its columns: the table, the rollup, the SQL and the JSON all read this.
 CANDLE_FIELDS = ("open", "high", "low", "close", "market_cap_usd", "volume_24h_usd")
 _FIGURES = ", ".join(CANDLE_FIELDS)
@@ -75,6 +82,41 @@ def ohlc_sql(rows: str) -> str:
         WINDOW w AS (PARTITION BY coin_id, starts_at, series ORDER BY as_of
                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     ) o WHERE position = 1"""
+
+
+def series_points_sql(*, interval: str, quotes: str | None, consensus: str | None, lone: str | None) -> str:
+    """SQL of points (coin_id, starts_at, series, as_of, then CANDLE_FIELDS) for ohlc_sql, each in the `interval`
+    it falls in: every quote of `quotes` in its source's series; in the consensus series the price of each
+    consensus row of `consensus` and, for each consensus interval whose every quote in `lone` is one source's,
+    that source's last price. Each argument is a relation of its table's rows (None: none); `lone` holds every
+    quote of the intervals it covers. A consensus point's moment is its interval's start."""
+    rows = []
+    start = interval_start_sql(column="as_of", interval=interval)
+    if quotes:
+        rows.append(
+            f"SELECT coin_id, {start} AS starts_at, source AS series, as_of, price_usd AS open, price_usd AS high,"
+            f" price_usd AS low, price_usd AS close, market_cap_usd, volume_24h_usd FROM {quotes} q"
+        )
+    consensus_point = (
+        f"SELECT coin_id, {interval_start_sql(column='starts_at', interval=interval)} AS starts_at,"
+        f" '{CONSENSUS_SERIES}' AS series, starts_at AS as_of, price_usd AS open, price_usd AS high,"
+        " price_usd AS low, price_usd AS close, NULL AS market_cap_usd, NULL AS volume_24h_usd FROM {relation} c"
+    )
+    if consensus:
+        rows.append(consensus_point.format(relation=consensus))
+    if lone:
+        # coins.consensus stores no row for an interval one source quoted: its consensus is that source's price.
+        of_interval = interval_start_sql(column="as_of", interval=settings.CONSENSUS_INTERVAL)
+        rows.append(
+            consensus_point.format(
+                relation=f"""(SELECT coin_id, starts_at, price_usd FROM (
+                    SELECT coin_id, {of_interval} AS starts_at, price_usd, MIN(source) OVER w AS first_source,
+                           MAX(source) OVER w AS last_source, ROW_NUMBER() OVER (w ORDER BY as_of DESC) AS recency
+                    FROM {lone} l WINDOW w AS (PARTITION BY coin_id, {of_interval})
+                ) s WHERE recency = 1 AND first_source = last_source)"""
+            )
+        )
+    return " UNION ALL ".join(rows)
 
 
 def coin_history_end(*, coin_id: int, interval: str) -> datetime:
@@ -132,7 +174,10 @@ _SERIES_KEY = f"series = '{CONSENSUS_SERIES}', series"
 
 
 def _window_sql(*, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
-    """The candles of [starts, ends): stored ones for its whole intervals, computed ones for a part at either end."""
+    """The candles of [starts, ends): stored days for its whole days, grouped points for the rest."""
+    if interval not in STORED:
+        sql, params = _part_sql(coin_id=coin_id, interval=interval, starts=starts, ends=ends, source=source)
+        return f"SELECT series, starts_at, {_FIGURES}, {candle_json_sql()} AS body FROM ({sql}) p", params
     whole = (interval_ceil(starts, interval=interval), interval_floor(ends, interval=interval))
     parts = [(starts, ends)] if whole[0] >= whole[1] else [(starts, whole[0]), (whole[1], ends)]
     only = " AND series = %s" if source else ""
@@ -152,25 +197,30 @@ def _window_sql(*, coin_id: int, interval: str, starts: datetime, ends: datetime
 
 
 def _part_sql(*, coin_id: int, interval: str, starts: datetime, ends: datetime, source: str) -> tuple[str, list]:
-    """A part of one interval, from the quotes and consensus rows in it, grouped as the stored candles are."""
+    """[starts, ends) grouped from its points as the stored days are: three index ranges of one coin."""
     window = [coin_id, _moment(starts), _moment(ends)]
-    rows, params = [], []
+    quotes = consensus = lone = None
+    params = []
     if source != CONSENSUS_SERIES:
         only = " AND source = %s" if source else ""
-        rows.append(
-            f"SELECT coin_id, {interval_start_sql(column='as_of', interval=interval)} AS starts_at, source AS series,"
-            " as_of, price_usd AS open, price_usd AS high, price_usd AS low, price_usd AS close,"
-            f" market_cap_usd, volume_24h_usd FROM coins_quote WHERE coin_id = %s AND as_of >= %s AND as_of < %s{only}"
-        )
+        quotes = f"(SELECT * FROM coins_quote WHERE coin_id = %s AND as_of >= %s AND as_of < %s{only})"
         params += [*window, *([source] if source else [])]
     if source in ("", CONSENSUS_SERIES):
-        rows.append(
-            f"SELECT coin_id, {interval_start_sql(column='starts_at', interval=interval)}, '{CONSENSUS_SERIES}',"
-            " starts_at, price_usd, price_usd, price_usd, price_usd, NULL, NULL FROM coins_consensus"
-            " WHERE coin_id = %s AND starts_at >= %s AND starts_at < %s AND interval = %s"
+        consensus = (
+            "(SELECT * FROM coins_consensus"
+            " WHERE coin_id = %s AND starts_at >= %s AND starts_at < %s AND interval = %s)"
         )
-        params += [*window, settings.CONSENSUS_INTERVAL]
-    return ohlc_sql(" UNION ALL ".join(rows)), params
+        # Every quote of the consensus intervals that start in the window, whole, to tell a lone source's.
+        of = settings.CONSENSUS_INTERVAL
+        lone = "(SELECT * FROM coins_quote WHERE coin_id = %s AND as_of >= %s AND as_of < %s)"
+        params += [
+            *window,
+            of,
+            coin_id,
+            _moment(interval_ceil(starts, interval=of)),
+            _moment(interval_ceil(ends, interval=of)),
+        ]
+    return ohlc_sql(series_points_sql(interval=interval, quotes=quotes, consensus=consensus, lone=lone)), params
 
 
 def _moment(value: datetime):

@@ -162,8 +162,9 @@ DERIVED = {"db_constraint": False, "db_index": False}
 class Consensus(models.Model):
     """One price for a coin in one interval: the median of each source's last quote in it.
 
-    Written by coins.consensus after each run, for the intervals its quotes fall in; a source
-    further than CONSENSUS_OUTLIER_PCT from the median is flagged on its ConsensusQuote.
+    Written by coins.consensus after each run, for the intervals its quotes fall in that two or more sources
+    quoted (one source's consensus is its quote, read as such); a source further than CONSENSUS_OUTLIER_PCT
+    from the median is flagged on its ConsensusQuote.
     """
 
     coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="consensus", **DERIVED)
@@ -226,11 +227,11 @@ class ConsensusQuote(models.Model):
 
 
 class Candle(models.Model):
-    """Open, high, low and close of one series of a coin in one hour or day: the rollup /coins/{slug}/history reads.
+    """Open, high, low and close of one series of a coin in one day: the rollup /coins/{slug}/history reads.
 
-    A series is a source, or "consensus". Written by coins.candles after each run for the hours and days
-    its quotes fall in (hours from the quotes, days from the hours), so a year of a series is 365 rows to
-    read, not the 8,760 hours of quotes under them.
+    A series is a source, or "consensus". Written by coins.candles after each run for the days its quotes
+    fall in, so a year of a series is 365 rows to read, not the 8,760 hours of quotes under them. Hours are
+    not stored (coins.history groups them when read); `interval` says which kind of candle a row is.
     """
 
     coin = models.ForeignKey(Coin, on_delete=models.CASCADE, related_name="candles", **DERIVED)

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 
+from coins.intervals import interval_floor
 from coins.keys import symbol_key
-from coins.models import Coin, Consensus, Quote, SourceListing
+from coins.models import Coin, Consensus, ConsensusQuote, Quote, SourceListing
 from coins.sources import source_names
 
 
@@ -121,18 +122,44 @@ def coins_with_latest_quote() -> QuerySet[Coin]:
     )
 
 
+# A consensus's sources' quotes, as a list the serializers read on stored and lone consensus alike.
+_MEMBERS = Prefetch("quotes", to_attr="members")
+
+
 def coins_consensus_prefetch(*, coins: Sequence[Coin]) -> None:
-    """Give each coin `latest_consensus`: its newest consensus (CONSENSUS_INTERVAL) with its sources' quotes,
-    or None. One index probe per coin given, as for the latest quotes."""
+    """Give each coin `latest_consensus`: its newest interval's consensus (CONSENSUS_INTERVAL) with its sources'
+    quotes as `members`, or None. Reads the coins' `latest_quotes` (coins_latest_quotes_prefetch first): an
+    interval one source quoted has no stored row, its consensus is that quote. One index probe per coin given,
+    as for the latest quotes."""
     newest = Consensus.objects.filter(coin=OuterRef("pk"), interval=settings.CONSENSUS_INTERVAL).order_by("-starts_at")
     ids = (
         Coin.objects.filter(pk__in=[coin.pk for coin in coins])
         .order_by()
         .values(newest=Subquery(newest.values("pk")[:1]))
     )
-    found = {c.coin_id: c for c in Consensus.objects.filter(pk__in=ids).prefetch_related("quotes")}
+    found = {c.coin_id: c for c in Consensus.objects.filter(pk__in=ids).prefetch_related(_MEMBERS)}
     for coin in coins:
-        coin.latest_consensus = found.get(coin.pk)
+        coin.latest_consensus = _newest_consensus(coin=coin, stored=found.get(coin.pk))
+
+
+def _newest_consensus(*, coin: Coin, stored: Consensus | None) -> Consensus | None:
+    """The stored consensus, unless the coin's newest interval is newer and one source alone quoted it."""
+    interval = settings.CONSENSUS_INTERVAL
+    starts = {quote.source: interval_floor(quote.as_of, interval=interval) for quote in coin.latest_quotes}
+    newest = max(starts.values(), default=None)
+    members = [quote for quote in coin.latest_quotes if starts[quote.source] == newest]
+    # Two sources in an interval with no row yet: its refresh is still to come (or failed), the last stands.
+    if len(members) != 1 or (stored is not None and stored.starts_at >= newest):
+        return stored
+    (quote,) = members
+    zero = Decimal(0) if quote.price_usd > 0 else None  # a median of 0 has no spread or deviation, as in SQL
+    lone = Consensus(
+        coin=coin, interval=interval, starts_at=newest, price_usd=quote.price_usd, sources=1, spread=zero, outliers=0
+    )
+    lone.members = [
+        ConsensusQuote(source=quote.source, as_of=quote.as_of, price_usd=quote.price_usd, deviation=zero, outlier=False)
+    ]
+    return lone
 
 
 def disagreements_list(*, source: str = "", min_spread: Decimal | None = None) -> QuerySet[Consensus]:
@@ -141,7 +168,7 @@ def disagreements_list(*, source: str = "", min_spread: Decimal | None = None) -
     found = (
         Consensus.objects.filter(interval=settings.CONSENSUS_INTERVAL, outliers__gt=0)
         .select_related("coin")
-        .prefetch_related("quotes")
+        .prefetch_related(_MEMBERS)
         .order_by("-starts_at", "-id")
     )
     if source:

@@ -114,7 +114,7 @@ class ConsensusSerializer(serializers.ModelSerializer):
     outliers = serializers.SerializerMethodField(
         help_text="Sources further than CONSENSUS_OUTLIER_PCT from the median."
     )
-    quotes = ConsensusQuoteSerializer(many=True, read_only=True)
+    quotes = ConsensusQuoteSerializer(many=True, read_only=True, source="members")
 
     class Meta:
         model = Consensus
@@ -122,7 +122,7 @@ class ConsensusSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_outliers(self, obj: Consensus) -> list[str]:
-        return [quote.source for quote in obj.quotes.all() if quote.outlier]
+        return [quote.source for quote in obj.members if quote.outlier]
 
 
 class DisagreementSerializer(ConsensusSerializer):

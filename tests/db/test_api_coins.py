@@ -66,7 +66,24 @@ def test_a_coin_carries_its_listings_and_latest_quotes_with_numbers_as_exact_str
                     "rank": 1,
                 }
             ],
-            "consensus": None,  # no run has computed one
+            # One source quoted the hour: its quote is the consensus, before any run computes one.
+            "consensus": {
+                "interval": "1h",
+                "starts_at": "2024-11-21T00:00:00Z",
+                "price_usd": "97555.28202235",
+                "sources": 1,
+                "spread": "0",
+                "outliers": [],
+                "quotes": [
+                    {
+                        "source": "coincap",
+                        "as_of": "2024-11-21T00:00:00Z",
+                        "price_usd": "97555.28202235",
+                        "deviation": "0",
+                        "outlier": False,
+                    }
+                ],
+            },
         }
     ]
 

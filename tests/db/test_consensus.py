@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from coins.caching import data_version_bump
 from coins.consensus import consensus_refresh
 from coins.models import Consensus
 from devtools.source_server import SourceServer
@@ -60,13 +61,44 @@ def test_only_the_intervals_the_run_touched_are_computed(run):
     btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     earlier = EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED)
     old = quote(btc, earlier, "coincap", 10, "100")
+    quote(btc, earlier, "coinpaprika", 20, "102")
     consensus_refresh(run_id=earlier.pk)
     old.price_usd = Decimal("1")
     old.save()  # an hour this run does not touch: its consensus stays as computed
-    quote(btc, run, "coincap", 70, "110")
-    quote(btc, run, "coincap", 130, "120")
+    for minutes, prices in ((70, ("110", "112")), (130, ("120", "122"))):
+        quote(btc, run, "coincap", minutes, prices[0])
+        quote(btc, run, "coinpaprika", minutes + 1, prices[1])
     assert consensus_refresh(run_id=run.pk) == 2
-    assert list(Consensus.objects.order_by("starts_at").values_list("price_usd", flat=True)) == [100, 110, 120]
+    assert list(Consensus.objects.order_by("starts_at").values_list("price_usd", flat=True)) == [101, 111, 121]
+
+
+def test_one_sources_interval_is_its_quote_and_no_stored_row(api_client, run):
+    """Nothing to reconcile: /coins shows the lone quote as a consensus of one, history its price, and the
+    interval keeps no row; a second source in a later run makes it a stored median."""
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    quote(btc, run, "coincap", 10, "96000")
+    quote(btc, run, "coincap", 50, "97000.5")
+    assert consensus_refresh(run_id=run.pk) == 0 and not Consensus.objects.exists()
+    consensus = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert (consensus["price_usd"], consensus["sources"], consensus["spread"], consensus["outliers"]) == (
+        "97000.5",
+        1,
+        "0",
+        [],
+    )
+    assert [q["as_of"] for q in consensus["quotes"]] == ["2024-11-21T00:50:00Z"]
+    window = "from=2024-11-21T00:00:00Z&to=2024-11-21T02:00:00Z"
+    (series,) = api_client.get(f"/coins/bitcoin/history?{window}&source=consensus").json()["series"]
+    assert [(c["starts_at"], c["close"]) for c in series["candles"]] == [("2024-11-21T00:00:00Z", "97000.5")]
+
+    later = EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED)
+    quote(btc, later, "coinpaprika", 55, "97001.50")
+    assert consensus_refresh(run_id=later.pk) == 1
+    data_version_bump()  # as a run's end does: the answers above are cached
+    consensus = api_client.get("/coins/bitcoin").json()["consensus"]
+    assert (consensus["price_usd"], consensus["sources"]) == ("97001", 2)
+    (series,) = api_client.get(f"/coins/bitcoin/history?{window}&source=consensus").json()["series"]
+    assert [c["close"] for c in series["candles"]] == ["97001"]
 
 
 def test_the_threshold_is_a_setting(api_client, run, settings):

@@ -264,10 +264,7 @@ def test_a_listing_split_off_takes_its_quotes_and_candles_to_a_coin_of_its_own()
     own = listing("coincap", "ethereum").coin
     assert own.slug != "ethereum" and Quote.objects.filter(coin=own, source="coincap").count() == 1
     # The chart of each coin shows its own sources only.
-    assert set(Candle.objects.filter(coin=own).values_list("series", "interval")) == {
-        ("coincap", "1h"),
-        ("coincap", "1d"),
-    }
+    assert set(Candle.objects.filter(coin=own).values_list("series", "interval")) == {("coincap", "1d")}
     assert set(Candle.objects.filter(coin__slug="ethereum").values_list("series", flat=True)) == {"coinpaprika"}
 
 
