@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from coins.caching import data_version_bump
 from coins.consensus import consensus_refresh
@@ -205,3 +206,17 @@ def test_a_run_computes_the_consensus_and_a_skewed_source_shows_as_the_disagreem
     skewed = api_client.get("/disagreements?source=coincap&page_size=500").json()
     assert skewed["meta"]["count"] == len(market.coins)
     assert {d["coin"] for d in skewed["results"]} >= {"bitcoin"}
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the planner statistics are PostgreSQL's")
+def test_a_first_load_leaves_the_planner_knowing_its_consensus_rows(run):
+    """The days' candles join the consensus right after it is written: on statistics of an empty table the
+    planner read the whole table for each day."""
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    for hour in range(3):
+        quote(btc, run, "coincap", 60 * hour + 1, "100")
+        quote(btc, run, "coinpaprika", 60 * hour + 2, "101")
+    assert consensus_refresh(run_id=run.pk) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'coins_consensus'::regclass")
+        assert cursor.fetchone()[0] >= 3
