@@ -1,17 +1,15 @@
 from django.db import migrations
 
-
-def stored_rows_dropped(apps, schema_editor):
-    # Hours are grouped from their points when read, and one source's consensus is its own quote
-    # (coins.history.series_points_sql): those rows would only repeat what the reads now compute.
-    # The stored days stay as they are: their consensus points are the same prices either way.
-    Candle = apps.get_model("coins", "Candle")
-    Consensus = apps.get_model("coins", "Consensus")
-    ConsensusQuote = apps.get_model("coins", "ConsensusQuote")
-    Candle.objects.filter(interval="1h").delete()
-    lone = Consensus.objects.filter(sources__lt=2)
-    ConsensusQuote.objects.filter(consensus__in=lone).delete()
-    lone.delete()
+# Hours are grouped from their points when read, and one source's consensus is its own quote
+# (coins.history.series_points_sql): these rows would only repeat what the reads now compute. The stored
+# days stay as they are: their consensus points are the same prices either way. Plain DELETEs, not the
+# ORM's: a consensus row's cascade would load every one of them (a year of hours of thousands of coins)
+# into the process first.
+DROPPED = [
+    "DELETE FROM coins_consensusquote WHERE consensus_id IN (SELECT id FROM coins_consensus WHERE sources < 2)",
+    "DELETE FROM coins_consensus WHERE sources < 2",
+    "DELETE FROM coins_candle WHERE interval = '1h'",
+]
 
 
 class Migration(migrations.Migration):
@@ -20,5 +18,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(stored_rows_dropped, migrations.RunPython.noop),
+        migrations.RunSQL(DROPPED, migrations.RunSQL.noop),
     ]
