@@ -22,24 +22,32 @@ _MEMBERS = "consensus_members"
 
 
 def _members_sql(interval: str) -> str:
-    """WITH ... members: each source's last quote in each touched interval, with the interval's median."""
+    """WITH ... members: each source's last quote in each touched interval two or more sources quoted, with the
+    interval's median."""
     start = interval_start_sql(column="q.as_of", interval=interval)
     end = interval_end_sql(column="(SELECT high FROM span)", interval=interval)
     median = exact_sql("AVG(price_usd)")
     deviation = exact_sql("ROUND((r.price_usd - m.median) / m.median, 8)")
     # The quotes in the touched intervals: a range of moments (the run's span, an index range scan), matched to
     # the touched (coin, interval) pairs by equality. A join on moment ranges instead led PostgreSQL, before
-    # its statistics knew the new rows, to compare every quote with every interval.
+    # its statistics knew the new rows, to compare every quote with every interval. Only intervals two or more
+    # sources quoted get a row (a lone one's consensus is its quote, read where it is shown), and they are
+    # picked out before the windows: a first load's lone intervals, most of its history, cost no sort.
     return f"""
     WITH touched AS (
         SELECT DISTINCT q.coin_id, {start} AS starts_at FROM coins_quote q WHERE q.run_id = %s
     ), span AS (
         SELECT MIN(starts_at) AS low, MAX(starts_at) AS high FROM touched
-    ), latest AS (
-        SELECT q.coin_id, t.starts_at, q.source, q.as_of, q.price_usd,
-               ROW_NUMBER() OVER (PARTITION BY q.coin_id, t.starts_at, q.source ORDER BY q.as_of DESC) AS recency
+    ), quoted AS (
+        SELECT q.coin_id, t.starts_at, q.source, q.as_of, q.price_usd
         FROM coins_quote q JOIN touched t ON t.coin_id = q.coin_id AND t.starts_at = {start}
         WHERE q.as_of >= (SELECT low FROM span) AND q.as_of < {end}
+    ), shared AS (
+        SELECT coin_id, starts_at FROM quoted GROUP BY coin_id, starts_at HAVING MIN(source) < MAX(source)
+    ), latest AS (
+        SELECT q.coin_id, q.starts_at, q.source, q.as_of, q.price_usd,
+               ROW_NUMBER() OVER (PARTITION BY q.coin_id, q.starts_at, q.source ORDER BY q.as_of DESC) AS recency
+        FROM quoted q JOIN shared s ON s.coin_id = q.coin_id AND s.starts_at = q.starts_at
     ), ranked AS (
         SELECT coin_id, starts_at, source, as_of, price_usd,
                ROW_NUMBER() OVER (PARTITION BY coin_id, starts_at ORDER BY price_usd, source) AS position,
@@ -47,7 +55,7 @@ def _members_sql(interval: str) -> str:
         FROM latest WHERE recency = 1
     ), medians AS (
         SELECT coin_id, starts_at, {median} AS median, MAX(n) AS n
-        FROM ranked WHERE n > 1 AND position IN ((n + 1) / 2, (n + 2) / 2) GROUP BY coin_id, starts_at
+        FROM ranked WHERE position IN ((n + 1) / 2, (n + 2) / 2) GROUP BY coin_id, starts_at
     ), members AS (
         SELECT r.coin_id, r.starts_at, r.source, r.as_of, r.price_usd, m.median, m.n,
                CASE WHEN m.median > 0 THEN {deviation} END AS deviation,

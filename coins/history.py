@@ -111,8 +111,9 @@ def series_points_sql(*, interval: str, quotes: str | None, consensus: str | Non
             consensus_point.format(
                 relation=f"""(SELECT coin_id, starts_at, price_usd FROM (
                     SELECT coin_id, {of_interval} AS starts_at, price_usd, MIN(source) OVER w AS first_source,
-                           MAX(source) OVER w AS last_source, ROW_NUMBER() OVER (w ORDER BY as_of DESC) AS recency
-                    FROM {lone} l WINDOW w AS (PARTITION BY coin_id, {of_interval})
+                           MAX(source) OVER w AS last_source, ROW_NUMBER() OVER w AS recency
+                    FROM {lone} l WINDOW w AS (PARTITION BY coin_id, {of_interval} ORDER BY as_of DESC
+                                               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
                 ) s WHERE recency = 1 AND first_source = last_source)"""
             )
         )
