@@ -101,6 +101,67 @@ def test_the_history_is_the_quotes_grouped_whatever_runs_wrote_them(market, inte
     } == expected
 
 
+@pytest.fixture
+def mixed():
+    """A day in which some hours one source quoted and others two or three, each once or twice, by two runs."""
+    rng = random.Random(20241203)
+    coin = make_coin("ETH", "Ethereum", "ethereum", rank=2)
+    runs = [EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED) for _ in range(2)]
+    quotes = []
+    for hour in range(24):
+        for source in rng.sample(SOURCES, rng.choice((1, 1, 2, 3))):
+            for minute in rng.sample(range(60), rng.choice((1, 2))):
+                price = Decimal(3000 + rng.randrange(-300, 300)) / (10 ** rng.randrange(0, 5))
+                moment = T0 + timedelta(hours=hour, minutes=minute)
+                quotes.append(make_quote(coin, source=source, as_of=moment, price_usd=price, run=runs[hour // 12]))
+    for run in runs:
+        consensus_refresh(run_id=run.pk)
+        candles_refresh(run_id=run.pk)
+    return coin, quotes
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends"),
+    [
+        (T0, T0 + timedelta(days=1)),  # whole hours: each source's candles and the lone hours from one sort
+        (T0 + timedelta(hours=5, minutes=17), T0 + timedelta(hours=20, minutes=41)),
+    ],
+)
+def test_the_hourly_consensus_is_the_stored_median_or_a_lone_sources_last_price(mixed, starts, ends):
+    coin, quotes = mixed
+    medians = {c.starts_at: c.price_usd for c in Consensus.objects.filter(coin=coin, interval="1h")}
+    hours: dict[datetime, list[Quote]] = {}
+    for quote in sorted(quotes, key=lambda q: q.as_of):
+        hours.setdefault(interval_floor(quote.as_of, interval="1h"), []).append(quote)
+    expected = []
+    for hour, group in sorted(hours.items()):
+        if starts <= hour < ends:
+            assert (hour in medians) == (len({q.source for q in group}) > 1)
+            price = format(medians.get(hour, group[-1].price_usd), "f")
+            point = dict.fromkeys(("open", "high", "low", "close"), price)
+            expected.append(
+                {
+                    "starts_at": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    **point,
+                    "market_cap_usd": None,
+                    "volume_24h_usd": None,
+                }
+            )
+    stored = sum(starts <= hour < ends for hour in medians)
+    assert 0 < stored < len(expected)  # both kinds of hour are in the window
+    for source in ("", "consensus"):
+        typed = coin_price_history(coin_id=coin.pk, interval="1h", starts=starts, ends=ends, source=source)
+        assert [candle_json(c) for c in typed["consensus"]] == expected
+        assert served(coin, interval="1h", starts=starts, ends=ends, source=source)["consensus"] == expected
+    # The sources' candles of the same window, through the same sort, are the quotes grouped.
+    expected = reference(quotes, interval="1h", starts=starts, ends=ends)
+    assert {
+        name: series
+        for name, series in served(coin, interval="1h", starts=starts, ends=ends, source="").items()
+        if name in SOURCES
+    } == expected
+
+
 def test_the_consensus_series_rolls_up_the_hourly_consensus(market):
     coin, _ = market
     window = {"starts": T0, "ends": T0 + timedelta(days=3)}
