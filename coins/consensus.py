@@ -123,5 +123,5 @@ def _statistics_refreshed(*, cursor, written: int) -> None:
     large, an hourly run's rows leave its statistics near enough, and the check is one catalog read."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'coins_consensus'::regclass")
     (known,) = cursor.fetchone()
-    if known < written:
+    if written > max(known, 0):  # reltuples is -1 for a table never analyzed
         cursor.execute("ANALYZE coins_consensus")

@@ -177,10 +177,10 @@ def test_loading_thousands_of_coins_takes_a_bounded_number_of_queries(settings, 
     # statements of 999 parameters, so it takes more there), the price checks: four per chunk of 900 coins
     # (four chunks here, what bounds their memory) and one to cut the chunks, then the consensus:
     # a constant dozen (a temporary table of the touched intervals, three writes from it), and the candles: a
-    # constant eight (a temporary table of the touched hours, the hours' write and the days', the planner's
-    # joins turned off and back around the days'), and the loader's
+    # constant ten (temporary tables of the touched days and of their quotes, the days' write, the planner's
+    # joins turned off and back around it, the tables dropped), and the loader's
     # last look under the run's row, a constant handful.
-    with django_assert_max_num_queries(86 if connection.vendor == "postgresql" else 169):
+    with django_assert_max_num_queries(89 if connection.vendor == "postgresql" else 171):
         run_normalize_and_upsert(run_id=run.pk)
     assert SourceRun.objects.get(run=run).inserted == 3000
 
