@@ -34,14 +34,28 @@ _JOINS_RESET = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE 
 def candles_refresh(*, run_id: int | None) -> int:
     """Write the candles of every day the run wrote a quote in; with no run, of every quote there is (the
     rebuild). The number of candles written."""
+    return _candles_write(where=" WHERE run_id = %s" if run_id else "", params=[run_id] if run_id else [])
+
+
+def candles_rebuild(*, coin_ids: list[int]) -> int:
+    """Write every candle of these coins again, their candles dropped first: after quotes moved from one coin
+    to another (a listing re-pointed), a day may have lost a series or gained one. The number written."""
+    where = f" WHERE coin_id IN ({', '.join(['%s'] * len(coin_ids))})"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM coins_candle{where}", coin_ids)
+        return _candles_write(where=where, params=coin_ids)
+
+
+def _candles_write(*, where: str, params: list) -> int:
+    """Upsert the candles of every day a quote `where` selects falls in."""
     (interval,) = STORED
     day = interval_start_sql(column="as_of", interval=interval)
-    touched = f"SELECT DISTINCT coin_id, {day} AS starts_at FROM coins_quote" + (" WHERE run_id = %s" if run_id else "")
+    touched = f"SELECT DISTINCT coin_id, {day} AS starts_at FROM coins_quote{where}"
     postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
         for table in (_DAYS, _QUOTES):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {_DAYS} AS {touched}", [run_id] if run_id else [])
+        cursor.execute(f"CREATE TEMPORARY TABLE {_DAYS} AS {touched}", params)
         if postgres:
             cursor.execute(f"ANALYZE {_DAYS}")
             cursor.execute(_JOINS_OFF, [list(_JOIN_BY_INDEX)])

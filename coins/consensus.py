@@ -6,7 +6,8 @@ than CONSENSUS_OUTLIER_PCT from the median is the interval's outlier. One pass i
 three writes from it, over
 the intervals the run touched only (the run's quotes by their run index, then the quotes of the
 run's span of moments, quote_as_of_id_idx), so a run costs the same however long the history. The same SQL
-runs on PostgreSQL, where NUMERIC keeps every digit, and on the embedded SQLite.
+runs on PostgreSQL, where NUMERIC keeps every digit, and on the embedded SQLite. When quotes move between
+coins (a listing re-pointed), consensus_rebuild computes those coins' intervals again from their quotes.
 """
 
 from decimal import Decimal
@@ -21,18 +22,13 @@ from coins.intervals import exact_sql, interval_end_sql, interval_start_sql
 _MEMBERS = "consensus_members"
 
 
-def _members_sql(interval: str) -> str:
-    """WITH ... members: each source's last quote in each touched interval two or more sources quoted, with the
-    interval's median."""
+def _run_quoted_sql(interval: str) -> str:
+    """WITH ... quoted: every quote of each interval the run wrote a quote in."""
     start = interval_start_sql(column="q.as_of", interval=interval)
     end = interval_end_sql(column="(SELECT high FROM span)", interval=interval)
-    median = exact_sql("AVG(price_usd)")
-    deviation = exact_sql("ROUND((r.price_usd - m.median) / m.median, 8)")
-    # The quotes in the touched intervals: a range of moments (the run's span, an index range scan), matched to
-    # the touched (coin, interval) pairs by equality. A join on moment ranges instead led PostgreSQL, before
-    # its statistics knew the new rows, to compare every quote with every interval. Only intervals two or more
-    # sources quoted get a row (a lone one's consensus is its quote, read where it is shown), and they are
-    # picked out before the windows: a first load's lone intervals, most of its history, cost no sort.
+    # A range of moments (the run's span, an index range scan), matched to the touched (coin, interval) pairs
+    # by equality. A join on moment ranges instead led PostgreSQL, before its statistics knew the new rows, to
+    # compare every quote with every interval.
     return f"""
     WITH touched AS (
         SELECT DISTINCT q.coin_id, {start} AS starts_at FROM coins_quote q WHERE q.run_id = %s
@@ -42,7 +38,28 @@ def _members_sql(interval: str) -> str:
         SELECT q.coin_id, t.starts_at, q.source, q.as_of, q.price_usd
         FROM coins_quote q JOIN touched t ON t.coin_id = q.coin_id AND t.starts_at = {start}
         WHERE q.as_of >= (SELECT low FROM span) AND q.as_of < {end}
-    ), shared AS (
+    )"""
+
+
+def _coins_quoted_sql(interval: str, *, coins: int) -> str:
+    """WITH ... quoted: every quote of `coins` coins, by their index."""
+    start = interval_start_sql(column="q.as_of", interval=interval)
+    return f"""
+    WITH quoted AS (
+        SELECT q.coin_id, {start} AS starts_at, q.source, q.as_of, q.price_usd
+        FROM coins_quote q WHERE q.coin_id IN ({", ".join(["%s"] * coins)})
+    )"""
+
+
+def _members_sql(*, interval: str, quoted: str) -> str:
+    """quoted's WITH, then ... members: each source's last quote in each of its intervals two or more sources
+    quoted, with the interval's median."""
+    median = exact_sql("AVG(price_usd)")
+    deviation = exact_sql("ROUND((r.price_usd - m.median) / m.median, 8)")
+    # Only intervals two or more sources quoted get a row (a lone one's consensus is its quote, read where it
+    # is shown), and they are picked out before the windows: a first load's lone intervals, most of its
+    # history, cost no sort.
+    return f"""{quoted}, shared AS (
         SELECT coin_id, starts_at FROM quoted GROUP BY coin_id, starts_at HAVING MIN(source) < MAX(source)
     ), latest AS (
         SELECT q.coin_id, q.starts_at, q.source, q.as_of, q.price_usd,
@@ -68,6 +85,30 @@ def _members_sql(interval: str) -> str:
 def consensus_refresh(*, run_id: int) -> int:
     """Compute the consensus of every coin and interval the run wrote a quote in; the number written."""
     interval = settings.CONSENSUS_INTERVAL
+    return _consensus_write(interval=interval, quoted=_run_quoted_sql(interval), params=[run_id])
+
+
+def consensus_rebuild(*, coin_ids: list[int]) -> int:
+    """Compute the consensus of every interval of these coins again, their rows dropped first: after quotes
+    moved from one coin to another (a listing re-pointed), an interval may have lost a source or gained one.
+    The number written."""
+    interval = settings.CONSENSUS_INTERVAL
+    coins = ", ".join(["%s"] * len(coin_ids))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM coins_consensusquote WHERE consensus_id IN"
+            f" (SELECT id FROM coins_consensus WHERE coin_id IN ({coins}))",
+            coin_ids,
+        )
+        cursor.execute(f"DELETE FROM coins_consensus WHERE coin_id IN ({coins})", coin_ids)
+        return _consensus_write(
+            interval=interval, quoted=_coins_quoted_sql(interval, coins=len(coin_ids)), params=coin_ids
+        )
+
+
+def _consensus_write(*, interval: str, quoted: str, params: list) -> int:
+    """Upsert the consensus of the intervals of `quoted` (_run_quoted_sql, _coins_quoted_sql) and their
+    sources' say."""
     fraction = str(settings.CONSENSUS_OUTLIER_PCT / Decimal(100))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     spread = exact_sql("ROUND((MAX(price_usd) - MIN(price_usd)) / median, 8)")
@@ -78,9 +119,8 @@ def consensus_refresh(*, run_id: int) -> int:
             # Built for hash joins: right after a first load the planner's statistics do not know the run's
             # rows, and it chose a nested loop over all of them (quadratic: 65 s for 26,000 quotes).
             cursor.execute("SET LOCAL enable_nestloop TO off")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {_MEMBERS} AS {_members_sql(interval)} SELECT * FROM members", [run_id, fraction]
-        )
+        members = _members_sql(interval=interval, quoted=quoted)
+        cursor.execute(f"CREATE TEMPORARY TABLE {_MEMBERS} AS {members} SELECT * FROM members", [*params, fraction])
         if postgres:
             cursor.execute("SET LOCAL enable_nestloop TO DEFAULT")
             cursor.execute(f"ANALYZE {_MEMBERS}")

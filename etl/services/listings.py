@@ -15,7 +15,9 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from coins.caching import data_version_bump
-from coins.models import Candle, Coin, MatchRule, Quote, SourceListing
+from coins.candles import candles_rebuild
+from coins.consensus import consensus_rebuild
+from coins.models import Coin, MatchRule, Quote, SourceListing
 from etl.models import ListingMove, SourceItemHash
 from etl.pipeline.identity import Decision, Probe, decision_fields, decisions_apply, decisions_make, pool_gather
 
@@ -191,7 +193,10 @@ def _listing_move(*, listing: SourceListing, coin: Coin) -> None:
         to_coin=coin.slug,
     )
     Quote.objects.filter(coin_id=old, source=listing.source).update(coin=coin)
-    Candle.objects.filter(coin_id=old, series=listing.source).update(coin=coin)
+    # Both coins' consensus and candles follow their quotes: the coin left behind may have lost an interval's
+    # second source (its consensus is now the one left), the coin moved to may have gained one.
+    consensus_rebuild(coin_ids=[old, coin.pk])
+    candles_rebuild(coin_ids=[old, coin.pk])
     listing.coin = coin
     SourceListing.objects.filter(pk=listing.pk).update(coin=coin)
     # A snapshot source sends the item unchanged next time; its quote must still be written under the new coin.

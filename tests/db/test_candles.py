@@ -151,6 +151,7 @@ def test_the_hourly_consensus_is_the_stored_median_or_a_lone_sources_last_price(
     assert 0 < stored < len(expected)  # both kinds of hour are in the window
     for source in ("", "consensus"):
         typed = coin_price_history(coin_id=coin.pk, interval="1h", starts=starts, ends=ends, source=source)
+        assert set(typed) == ({"consensus"} if source else {*SOURCES, "consensus"})
         assert [candle_json(c) for c in typed["consensus"]] == expected
         assert served(coin, interval="1h", starts=starts, ends=ends, source=source)["consensus"] == expected
     # The sources' candles of the same window, through the same sort, are the quotes grouped.

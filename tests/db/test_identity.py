@@ -7,7 +7,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from coins.candles import candles_refresh
-from coins.models import Candle, Coin, MatchRule, Quote, SourceListing
+from coins.consensus import consensus_refresh
+from coins.models import Candle, Coin, Consensus, ConsensusQuote, MatchRule, Quote, SourceListing
+from etl.models import EtlRun
 from etl.pipeline.identity import coins_resolve
 from etl.pipeline.records import QuoteRecord
 from etl.services import ListingConflict, listing_confirm, listing_repoint, listings_to_review
@@ -50,6 +52,14 @@ def resolve(source: str, *records: QuoteRecord) -> dict[str, int]:
 
 def listing(source: str, source_id: str) -> SourceListing:
     return SourceListing.objects.get(source=source, source_id=source_id)
+
+
+def consensus_refresh_of_all() -> None:
+    """The consensus and candles of every quote, as the run that wrote them would have left them."""
+    run = EtlRun.objects.create(trigger="manual", sources=[])
+    Quote.objects.update(run=run)
+    consensus_refresh(run_id=run.pk)
+    candles_refresh(run_id=run.pk)
 
 
 def test_the_same_asset_from_every_source_is_one_coin():
@@ -257,15 +267,40 @@ def test_a_manual_repoint_survives_the_next_run_and_takes_its_quotes():
 
 
 def test_a_listing_split_off_takes_its_quotes_and_candles_to_a_coin_of_its_own():
-    resolve("coinpaprika", record("coinpaprika", "eth-ethereum", "ETH", "Ethereum", 2))
-    resolve("coincap", record("coincap", "ethereum", "ETH", "Ethereum", 2, slug="ethereum"))
-    candles_refresh(run_id=None)
+    resolve("coinpaprika", record("coinpaprika", "eth-ethereum", "ETH", "Ethereum", 2, price="3400"))
+    resolve("coincap", record("coincap", "ethereum", "ETH", "Ethereum", 2, price="3300", slug="ethereum"))
+    consensus_refresh_of_all()
+    ethereum = Coin.objects.get(slug="ethereum")
+    assert Consensus.objects.get(coin=ethereum).sources == 2
     listing_repoint(listing=listing("coincap", "ethereum"), coin=None, user="ops")
     own = listing("coincap", "ethereum").coin
     assert own.slug != "ethereum" and Quote.objects.filter(coin=own, source="coincap").count() == 1
-    # The chart of each coin shows its own sources only.
-    assert set(Candle.objects.filter(coin=own).values_list("series", "interval")) == {("coincap", "1d")}
-    assert set(Candle.objects.filter(coin__slug="ethereum").values_list("series", flat=True)) == {"coinpaprika"}
+    # Each coin's consensus and chart are its own sources only: one source each, so its own price.
+    assert not Consensus.objects.exists() and not ConsensusQuote.objects.exists()
+    assert set(Candle.objects.filter(coin=own).values_list("series", "interval")) == {
+        ("coincap", "1d"),
+        ("consensus", "1d"),
+    }
+    closes = dict(Candle.objects.filter(coin=ethereum).values_list("series", "close"))
+    assert closes == {"coinpaprika": Decimal("3400"), "consensus": Decimal("3400")}
+
+
+def test_a_listing_moved_onto_a_coin_joins_its_consensus():
+    resolve("coinpaprika", record("coinpaprika", "eth-ethereum", "ETH", "Ethereum", 2, price="3400"))
+    resolve("coincap", record("coincap", "ethereum", "ETH", "Ethereum", 2, price="3300", slug="ethereum"))
+    resolve("legacy_csv", record("legacy_csv", "eth", "ETH", price="3500"))
+    ethereum = Coin.objects.get(slug="ethereum")
+    listing_repoint(listing=listing("legacy_csv", "eth"), coin=None, user="ops")
+    consensus_refresh_of_all()
+    assert Consensus.objects.get(coin=ethereum).price_usd == Decimal("3350")
+    listing_repoint(listing=listing("legacy_csv", "eth"), coin=ethereum, user="ops")
+    (consensus,) = Consensus.objects.filter(coin=ethereum)
+    assert (consensus.price_usd, consensus.sources) == (Decimal("3400"), 3)
+    say = dict(ConsensusQuote.objects.filter(consensus=consensus).values_list("source", "price_usd"))
+    assert say == {"coincap": Decimal("3300"), "coinpaprika": Decimal("3400"), "legacy_csv": Decimal("3500")}
+    assert dict(Candle.objects.filter(coin=ethereum, series="consensus").values_list("series", "close")) == {
+        "consensus": Decimal("3400")
+    }
 
 
 def test_the_review_queue_holds_unreviewed_low_confidence_listings_newest_first():
