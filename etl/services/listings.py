@@ -56,7 +56,7 @@ def listing_repoint(*, listing: SourceListing, coin: Coin | None, user: str = ""
         raise ListingConflict(f"{coin.slug} already has a {listing.source} listing; re-point that one first")
     if coin is None:
         (coin,) = decisions_apply(decisions=[_own_coin(listing)]).values()
-    _listing_move(listing=listing, coin=coin)
+    _derived_rebuild(coin_ids=_listing_move(listing=listing, coin=coin))
     listing.match_rule = MatchRule.MANUAL
     listing.confidence = Decimal("1.00")
     listing.reviewed_at, listing.reviewed_by = timezone.now(), user
@@ -166,7 +166,7 @@ def _moves_apply(moves: list[Move], unmoved: list[tuple[SourceListing, Decision]
         fields = list(decision_fields(unmoved[0][1]))
         SourceListing.objects.bulk_update([listing for listing, _ in unmoved], fields, batch_size=1000)
     targets = decisions_apply(decisions=[m.decision for m in moves])
-    pending = list(moves)
+    pending, moved = list(moves), set()
     while pending:
         # A coin takes one listing of a source: a move waits until the listing it replaces has left.
         held = {m.listing.coin_id for m in pending}
@@ -175,15 +175,18 @@ def _moves_apply(moves: list[Move], unmoved: list[tuple[SourceListing, Decision]
             listing = move.listing
             if targets[listing.source_id].pk in held:  # two listings trading places: one steps aside first
                 (aside,) = decisions_apply(decisions=[_own_coin(listing)]).values()
-                _listing_move(listing=listing, coin=aside)
-            _listing_move(listing=listing, coin=targets[listing.source_id])
+                moved |= _listing_move(listing=listing, coin=aside)
+            moved |= _listing_move(listing=listing, coin=targets[listing.source_id])
             for name, value in decision_fields(move.decision).items():
                 setattr(listing, name, value)
             listing.save()
         pending = [m for m in pending if m not in ready]
+    if moved:
+        _derived_rebuild(coin_ids=moved)
 
 
-def _listing_move(*, listing: SourceListing, coin: Coin) -> None:
+def _listing_move(*, listing: SourceListing, coin: Coin) -> set[int]:
+    """Move the listing and its quotes to `coin`; the two coins whose quotes changed, for _derived_rebuild."""
     old = listing.coin_id
     # Kept for /runs/compare: the coin the listing left, by slug (the coin may go below).
     ListingMove.objects.create(
@@ -193,16 +196,20 @@ def _listing_move(*, listing: SourceListing, coin: Coin) -> None:
         to_coin=coin.slug,
     )
     Quote.objects.filter(coin_id=old, source=listing.source).update(coin=coin)
-    # Both coins' consensus and candles follow their quotes: the coin left behind may have lost an interval's
-    # second source (its consensus is now the one left), the coin moved to may have gained one.
-    consensus_rebuild(coin_ids=[old, coin.pk])
-    candles_rebuild(coin_ids=[old, coin.pk])
     listing.coin = coin
     SourceListing.objects.filter(pk=listing.pk).update(coin=coin)
     # A snapshot source sends the item unchanged next time; its quote must still be written under the new coin.
     SourceItemHash.objects.filter(source=listing.source, source_key=listing.source_id).delete()
     _coin_drop_if_empty(coin_id=old)
     transaction.on_commit(data_version_bump)
+    return {old, coin.pk}
+
+
+def _derived_rebuild(*, coin_ids: set[int]) -> None:
+    """Both coins of each move get their consensus and candles from their quotes again, once for all the moves:
+    the coin left behind may have lost an interval's second source, the coin moved to may have gained one."""
+    consensus_rebuild(coin_ids=sorted(coin_ids))
+    candles_rebuild(coin_ids=sorted(coin_ids))
 
 
 def _coin_drop_if_empty(*, coin_id: int) -> None:

@@ -346,6 +346,7 @@ def test_resolution_is_set_based(django_assert_max_num_queries):
 def test_rematch_moves_what_the_current_rules_place_elsewhere_and_leaves_reviews_alone():
     bitcoin = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     make_listing(bitcoin, "coinpaprika", source_id="btc-bitcoin")
+    make_quote(bitcoin, source="coinpaprika", price_usd=Decimal("97100"))
     # Stacked by an older rule: a second coin for the same asset, and a wrong join onto bitcoin.
     stray = make_coin("BTC", "Bitcoin", "bitcoin-btc", rank=1)
     make_listing(stray, "coincap", source_id="bitcoin")
@@ -373,6 +374,13 @@ def test_rematch_moves_what_the_current_rules_place_elsewhere_and_leaves_reviews
     bch = listing("legacy_csv", "bch:bitcoincash").coin
     assert bch.name == "Bitcoin Cash" and Quote.objects.get(source="legacy_csv").coin == bch
     assert listing("coincap", "ethereum").coin == kept
+    # The hour CoinPaprika and the moved CoinCap quote share is now Bitcoin's consensus of two.
+    (consensus,) = Consensus.objects.filter(coin=bitcoin)
+    assert (consensus.price_usd, consensus.sources) == (Decimal("97050"), 2)
+    assert set(Candle.objects.filter(coin=bch).values_list("series", "close")) == {
+        ("legacy_csv", Decimal("480")),
+        ("consensus", Decimal("480")),
+    }
     out = StringIO()
     call_command("rematch", "--dry-run", stdout=out)
     assert "0 listing(s) would move" in out.getvalue()

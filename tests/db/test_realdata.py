@@ -239,3 +239,28 @@ def test_a_years_daily_history_of_a_real_export_is_its_closes(real, api_client):
     for candle, quote in zip(series["candles"], closes, strict=True):
         assert candle["starts_at"] == quote.as_of.strftime("%Y-%m-%dT00:00:00Z")
         assert candle["open"] == candle["close"] == format(quote.price_usd, "f")
+
+
+def test_a_coin_only_coincap_quotes_charts_its_prices_as_its_consensus_hour_by_hour(real, api_client):
+    """Eight real CoinCap captures of Bitcoin, one a day: a 1h history of whole hours (the chart's window) has
+    a candle an hour CoinCap quoted, its price to the digit, and the consensus of each such hour is that price."""
+    for path in COINCAP_DAYS:
+        coincap_load(path)
+    sent = {
+        datetime.fromtimestamp(day["timestamp"] / 1000, tz=UTC): asset["priceUsd"]
+        for day in (json.loads(path.read_text()) for path in COINCAP_DAYS)
+        for asset in day["data"]
+        if asset["id"] == "bitcoin"
+    }
+    slug = Coin.objects.get(pk=_coin_of("coincap", "bitcoin")).slug
+    window = {"interval": "1h", "from": "2025-05-14T00:00:00Z", "to": "2025-05-22T00:00:00Z"}
+    series = {s["source"]: s["candles"] for s in api_client.get(f"/coins/{slug}/history", window).json()["series"]}
+    assert set(series) == {"coincap", "consensus"} and len(sent) == 8
+    hours = [moment.strftime("%Y-%m-%dT%H:00:00Z") for moment in sorted(sent)]
+    for name in ("coincap", "consensus"):
+        assert [c["starts_at"] for c in series[name]] == hours
+        for candle, moment in zip(series[name], sorted(sent), strict=True):
+            assert all(same(Decimal(candle[f]), sent[moment]) for f in ("open", "high", "low", "close"))
+    assert {c["market_cap_usd"] for c in series["consensus"]} == {None}
+    consensus = api_client.get(f"/coins/{slug}").json()["consensus"]
+    assert consensus["sources"] == 1 and same(Decimal(consensus["price_usd"]), sent[max(sent)])
