@@ -3,9 +3,9 @@
 For each (coin, interval) a run wrote a quote in, the last quote of each source in the interval
 is taken; their median is the consensus, (max - min) / median its spread, and a source further
 than CONSENSUS_OUTLIER_PCT from the median is the interval's outlier. One pass into a temporary table, then
-three writes from it, over
-the intervals the run touched only (the run's quotes by their run index, then the quotes of the
-run's span of moments, quote_as_of_id_idx), so a run costs the same however long the history. The same SQL
+three writes from it, over the intervals the run touched only (the run's quotes by their run index, then the
+quotes of the runs of consecutive intervals they fall in, quote_as_of_id_idx), so a run costs the same however
+long the history. The same SQL
 runs on PostgreSQL, where NUMERIC keeps every digit, and on the embedded SQLite. When quotes move between
 coins (a listing re-pointed), consensus_rebuild computes those coins' intervals again from their quotes.
 """
@@ -16,28 +16,26 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from coins.intervals import exact_sql, interval_end_sql, interval_start_sql
+from coins.intervals import exact_sql, interval_start_sql, ranges_bounds, ranges_sql
 
 # Each touched interval's sources, computed once and read by the three writes.
 _MEMBERS = "consensus_members"
 
 
-def _run_quoted_sql(interval: str) -> str:
-    """WITH ... quoted: every quote of each interval the run wrote a quote in."""
+def _run_quoted_sql(interval: str, *, bounds: list) -> str:
+    """WITH ... quoted: every quote of each interval the run wrote a quote in, within the ranges of `bounds`
+    (ranges_bounds; the parameters are the run's id, then them)."""
     start = interval_start_sql(column="q.as_of", interval=interval)
-    end = interval_end_sql(column="(SELECT high FROM span)", interval=interval)
-    # A range of moments (the run's span, an index range scan), matched to the touched (coin, interval) pairs
-    # by equality. A join on moment ranges instead led PostgreSQL, before its statistics knew the new rows, to
-    # compare every quote with every interval.
+    # The quotes of the run's ranges of moments (index ranges of quote_as_of_id_idx), matched to the touched
+    # (coin, interval) pairs by equality. A join on each pair's range instead led PostgreSQL, before its
+    # statistics knew the new rows, to compare every quote with every interval.
     return f"""
     WITH touched AS (
         SELECT DISTINCT q.coin_id, {start} AS starts_at FROM coins_quote q WHERE q.run_id = %s
-    ), span AS (
-        SELECT MIN(starts_at) AS low, MAX(starts_at) AS high FROM touched
     ), quoted AS (
         SELECT q.coin_id, t.starts_at, q.source, q.as_of, q.price_usd
         FROM coins_quote q JOIN touched t ON t.coin_id = q.coin_id AND t.starts_at = {start}
-        WHERE q.as_of >= (SELECT low FROM span) AND q.as_of < {end}
+        WHERE {ranges_sql(bounds)}
     )"""
 
 
@@ -85,7 +83,16 @@ def _members_sql(*, interval: str, quoted: str) -> str:
 def consensus_refresh(*, run_id: int) -> int:
     """Compute the consensus of every coin and interval the run wrote a quote in; the number written."""
     interval = settings.CONSENSUS_INTERVAL
-    return _consensus_write(interval=interval, quoted=_run_quoted_sql(interval), params=[run_id])
+    with connection.cursor() as cursor:
+        starts = f"SELECT DISTINCT {interval_start_sql(column='as_of', interval=interval)} FROM coins_quote"
+        bounds = ranges_bounds(
+            cursor=cursor, starts_sql=f"{starts} WHERE run_id = %s", params=[run_id], interval=interval
+        )
+    if not bounds:
+        return 0
+    return _consensus_write(
+        interval=interval, quoted=_run_quoted_sql(interval, bounds=bounds), params=[run_id, *bounds]
+    )
 
 
 def consensus_rebuild(*, coin_ids: list[int]) -> int:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from coins.intervals import interval_ceil, interval_floor, interval_start_sql
+from coins.intervals import interval_ceil, interval_floor, interval_start_sql, moment_parsed
 from coins.models import Quote
 from core.renderers import RawJSON
 
@@ -149,7 +149,7 @@ def coin_price_history(
             params,
         )
         for name, starts_at, *figures in cursor.fetchall():
-            found.setdefault(name, []).append(Candle(_parsed(starts_at), *map(_decimal, figures)))
+            found.setdefault(name, []).append(Candle(moment_parsed(starts_at), *map(_decimal, figures)))
     if source in ("", CONSENSUS_SERIES):
         found.setdefault(CONSENSUS_SERIES, [])  # asked for, so listed, if empty
     return found
@@ -259,12 +259,6 @@ def _consensus_intervals_sql(*, interval: str, window: list, source: str) -> tup
 
 def _moment(value: datetime):
     return connection.ops.adapt_datetimefield_value(value)
-
-
-def _parsed(value) -> datetime:
-    # PostgreSQL answers a moment; SQLite a naive one in UTC for a stored column, the text strftime made for a part.
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _decimal(value) -> Decimal | None:

@@ -9,6 +9,7 @@ from django.db import connection
 
 from coins.caching import data_version_bump
 from coins.consensus import consensus_refresh
+from coins.intervals import MAX_RANGES
 from coins.models import Consensus
 from devtools.source_server import SourceServer
 from etl.models import EtlRun, RunStatus
@@ -71,6 +72,32 @@ def test_only_the_intervals_the_run_touched_are_computed(run):
         quote(btc, run, "coinpaprika", minutes + 1, prices[1])
     assert consensus_refresh(run_id=run.pk) == 2
     assert list(Consensus.objects.order_by("starts_at").values_list("price_usd", flat=True)) == [101, 111, 121]
+
+
+def test_a_run_scattered_over_a_year_computes_each_hour_it_touched_and_none_between(run):
+    """A run that wrote hours far apart (a legacy CSV's corrections, say) reads those hours, not the history
+    between them: more runs of hours than MAX_RANGES, so some gaps are read, and the untouched hours in them,
+    even with stale consensus rows, are left as they were."""
+    btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
+    earlier = EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED)
+    touched = [0, 1, *range(50, 50 + 48 * (MAX_RANGES + 8), 48), 24 * 365]
+    untouched = [2, 51, 99, 24 * 365 - 1]
+    for hour in untouched:
+        stale = quote(btc, earlier, "coincap", 60 * hour + 5, "10")
+        quote(btc, earlier, "coinpaprika", 60 * hour + 6, "12")
+    consensus_refresh(run_id=earlier.pk)
+    stale.price_usd = Decimal("1")
+    stale.save()  # the last untouched hour's quotes change; its consensus stays as computed
+    for hour in touched:
+        quote(btc, run, "coincap", 60 * hour + 10, str(100 + hour))
+        quote(btc, run, "coinpaprika", 60 * hour + 20, str(102 + hour))
+
+    assert consensus_refresh(run_id=run.pk) == len(touched)
+    stored = dict(Consensus.objects.values_list("starts_at", "price_usd"))
+    assert stored == {
+        **{T0 + timedelta(hours=hour): Decimal(101 + hour) for hour in touched},
+        **{T0 + timedelta(hours=hour): Decimal(11) for hour in untouched},
+    }
 
 
 def test_one_sources_interval_is_its_quote_and_no_stored_row(api_client, run):

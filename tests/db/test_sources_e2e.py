@@ -176,11 +176,12 @@ def test_loading_thousands_of_coins_takes_a_bounded_number_of_queries(settings, 
     # Two batches of 2000: a handful of queries each, however many coins (Django splits SQLite's inserts into
     # statements of 999 parameters, so it takes more there), the price checks: four per chunk of 900 coins
     # (four chunks here, what bounds their memory) and one to cut the chunks, then the consensus:
-    # a constant dozen (a temporary table of the touched intervals, three writes from it), and the candles: a
+    # a constant dozen (the run's ranges of moments, a temporary table of the touched intervals, three writes
+    # from it), and the candles: a
     # constant ten (temporary tables of the touched days and of their quotes, the days' write, the planner's
     # joins turned off and back around it, the tables dropped), and the loader's
     # last look under the run's row, a constant handful.
-    with django_assert_max_num_queries(89 if connection.vendor == "postgresql" else 171):
+    with django_assert_max_num_queries(90 if connection.vendor == "postgresql" else 172):
         run_normalize_and_upsert(run_id=run.pk)
     assert SourceRun.objects.get(run=run).inserted == 3000
 
