@@ -83,8 +83,8 @@ def _members_sql(*, interval: str, quoted: str) -> str:
 def consensus_refresh(*, run_id: int) -> int:
     """Compute the consensus of every coin and interval the run wrote a quote in; the number written."""
     interval = settings.CONSENSUS_INTERVAL
+    starts = f"SELECT DISTINCT {interval_start_sql(column='as_of', interval=interval)} FROM coins_quote"
     with connection.cursor() as cursor:
-        starts = f"SELECT DISTINCT {interval_start_sql(column='as_of', interval=interval)} FROM coins_quote"
         bounds = ranges_bounds(
             cursor=cursor, starts_sql=f"{starts} WHERE run_id = %s", params=[run_id], interval=interval
         )

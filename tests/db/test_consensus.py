@@ -6,11 +6,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from coins.caching import data_version_bump
 from coins.consensus import consensus_refresh
 from coins.intervals import MAX_RANGES
-from coins.models import Consensus
+from coins.models import Consensus, Quote
 from devtools.source_server import SourceServer
 from etl.models import EtlRun, RunStatus
 from tests.factories import T0, make_coin, make_quote, run_etl, write_csv
@@ -75,24 +76,28 @@ def test_only_the_intervals_the_run_touched_are_computed(run):
 
 
 def test_a_run_scattered_over_a_year_computes_each_hour_it_touched_and_none_between(run):
-    """A run that wrote hours far apart (a legacy CSV's corrections, say) reads those hours, not the history
-    between them: more runs of hours than MAX_RANGES, so some gaps are read, and the untouched hours in them,
-    even with stale consensus rows, are left as they were."""
+    """A run that wrote hours far apart (a legacy CSV's corrections, say) reads those hours as ranges, not the
+    history between them: more runs of hours than MAX_RANGES, so the narrowest gaps are read, and an untouched
+    hour in one of them, its consensus row stale, is left as it was."""
     btc = make_coin("BTC", "Bitcoin", "bitcoin", rank=1)
     earlier = EtlRun.objects.create(trigger="manual", sources=[], status=RunStatus.SUCCEEDED)
-    touched = [0, 1, *range(50, 50 + 48 * (MAX_RANGES + 8), 48), 24 * 365]
-    untouched = [2, 51, 99, 24 * 365 - 1]
+    # Runs of hours 48 apart, one 10 apart (50 and 60: the narrowest gap, so read) and one a year on.
+    touched = [0, 1, 60, *range(50, 50 + 48 * (MAX_RANGES + 8), 48), 24 * 365]
+    untouched = [2, 55, 24 * 365 - 1]
     for hour in untouched:
-        stale = quote(btc, earlier, "coincap", 60 * hour + 5, "10")
+        quote(btc, earlier, "coincap", 60 * hour + 5, "10")
         quote(btc, earlier, "coinpaprika", 60 * hour + 6, "12")
     consensus_refresh(run_id=earlier.pk)
-    stale.price_usd = Decimal("1")
-    stale.save()  # the last untouched hour's quotes change; its consensus stays as computed
+    # Hour 55's quotes change after its consensus: read with its gap, it must still not be computed again.
+    Quote.objects.filter(as_of=T0 + timedelta(minutes=60 * 55 + 5)).update(price_usd=Decimal("1"))
     for hour in touched:
         quote(btc, run, "coincap", 60 * hour + 10, str(100 + hour))
         quote(btc, run, "coinpaprika", 60 * hour + 20, str(102 + hour))
 
-    assert consensus_refresh(run_id=run.pk) == len(touched)
+    with CaptureQueriesContext(connection) as queries:
+        assert consensus_refresh(run_id=run.pk) == len(touched)
+    (members,) = [query["sql"] for query in queries.captured_queries if "CREATE TEMPORARY TABLE" in query["sql"]]
+    assert members.count("q.as_of >=") == MAX_RANGES  # not one span from the first hour to the last
     stored = dict(Consensus.objects.values_list("starts_at", "price_usd"))
     assert stored == {
         **{T0 + timedelta(hours=hour): Decimal(101 + hour) for hour in touched},
