@@ -53,13 +53,15 @@ def interval_ranges(starts: list[datetime], *, interval: str, limit: int) -> lis
     (read as well) until `limit` ranges are left."""
     step = INTERVALS[interval]
     ordered = sorted(set(starts))
+    if not ordered:
+        return []
+    # A gap is the index of the start after it; the widest limit - 1 of them stay gaps, the rest are read.
     gaps = [i for i in range(1, len(ordered)) if ordered[i] - ordered[i - 1] > step]
     kept = sorted(sorted(gaps, key=lambda i: ordered[i] - ordered[i - 1], reverse=True)[: max(limit - 1, 0)])
-    firsts = [0, *kept]
-    lasts = [i - 1 for i in kept] + [len(ordered) - 1]
-    return (
-        [(ordered[first], ordered[last] + step) for first, last in zip(firsts, lasts, strict=True)] if ordered else []
-    )
+    return [
+        (ordered[first], ordered[after - 1] + step)
+        for first, after in zip([0, *kept], [*kept, len(ordered)], strict=True)
+    ]
 
 
 def ranges_bounds(*, cursor, starts_sql: str, params: list, interval: str) -> list:
